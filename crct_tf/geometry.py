@@ -1,0 +1,107 @@
+"""Crops and the exact mapping of points between an image and a crop (SPEC sections 1 and 3).
+
+One definition serves training, tracking and export, in numpy/OpenCV and in TensorFlow:
+
+- Pixel convention: integer coordinates are pixel centres, so image pixel i covers [i-0.5, i+0.5].
+- A crop window is a box `[X0, Y0, X1, Y1]` in those coordinates whose sides are the crop's outer
+  edges. Resampled to `size x size`, crop pixel u covers [u-0.5, u+0.5] and
+      u = (x - X0) * size / (X1 - X0) - 0.5,      x = X0 + (u + 0.5) * (X1 - X0) / size.
+- OpenCV's `warpAffine` uses that half-pixel mapping directly; `tf.image.crop_and_resize` samples
+  at `x1 * (W - 1) + u * (x2 - x1) * (W - 1) / (size - 1)`, so its box is converted explicitly in
+  `crop_and_resize_boxes`. Outside the image, both pad with zeros.
+
+The point maps are plain arithmetic and work on numpy arrays and tf tensors alike.
+"""
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+# Re3's context: the crop is the square of twice the box's larger side, centred on the box
+# (SPEC section 3; the authors' code grows the landmark box by half its size on every side).
+DEFAULT_CONTEXT = 2.0
+MIN_BOX_SIDE = 1.0  # a degenerate box (one point, or all points on a line) still gets a crop
+
+
+def square_context_box(box, context=DEFAULT_CONTEXT):
+    """The square crop window centred on `box` ([..., 4]) with side `context * max(w, h)`."""
+    box = np.asarray(box, dtype=np.float32)
+    centre = (box[..., :2] + box[..., 2:]) / 2.0
+    side = context * np.maximum(np.max(box[..., 2:] - box[..., :2], axis=-1), MIN_BOX_SIDE)
+    half = (side / 2.0)[..., None]
+    return np.concatenate([centre - half, centre + half], axis=-1)
+
+
+def tf_square_context_box(box, context=DEFAULT_CONTEXT):
+    """`square_context_box` as TensorFlow ops ([..., 4] float32)."""
+    box = tf.convert_to_tensor(box, tf.float32)
+    centre = (box[..., :2] + box[..., 2:]) / 2.0
+    side = context * tf.maximum(tf.reduce_max(box[..., 2:] - box[..., :2], axis=-1), MIN_BOX_SIDE)
+    half = (side / 2.0)[..., None]
+    return tf.concat([centre - half, centre + half], axis=-1)
+
+
+def points_to_crop(points, crop_box, size):
+    """Maps image points [..., N, 2] into crop pixels of a `size` crop of `crop_box` [..., 4]."""
+    origin = crop_box[..., None, :2]
+    extent = crop_box[..., None, 2:] - crop_box[..., None, :2]
+    return (points - origin) * (size / extent) - 0.5
+
+
+def points_from_crop(points, crop_box, size):
+    """The inverse of `points_to_crop`: crop pixels [..., N, 2] back to image coordinates."""
+    origin = crop_box[..., None, :2]
+    extent = crop_box[..., None, 2:] - crop_box[..., None, :2]
+    return (points + 0.5) * (extent / size) + origin
+
+
+def crop_image(image, crop_box, size, interpolation=cv2.INTER_LINEAR):
+    """Cuts the `crop_box` window of an [H, W, C] image, resampled to [size, size, C] float32.
+
+    Pixels outside the image are zero. Same sampling positions as `tf_crop_images`.
+    """
+    x0, y0, x1, y1 = (float(v) for v in crop_box)
+    sx, sy = size / (x1 - x0), size / (y1 - y0)
+    # u = sx * x + (-sx * x0 - 0.5): the forward map of the module docstring, as a matrix.
+    matrix = np.array([[sx, 0.0, -sx * x0 - 0.5], [0.0, sy, -sy * y0 - 0.5]], dtype=np.float64)
+    out = cv2.warpAffine(np.asarray(image, dtype=np.float32), matrix, (size, size),
+                         flags=interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out.reshape(size, size, -1)
+
+
+def crop_and_resize_boxes(crop_boxes, image_height, image_width, size):
+    """Converts crop windows [N, 4] to `tf.image.crop_and_resize`'s normalised [y1, x1, y2, x2].
+
+    crop_and_resize puts crop pixel 0 on x1 * (W - 1) and pixel size-1 on x2 * (W - 1); our
+    windows put them at X0 + 0.5 * w / size and X0 + (size - 0.5) * w / size.
+    """
+    crop_boxes = tf.convert_to_tensor(crop_boxes, tf.float32)
+    x0, y0, x1, y1 = tf.unstack(crop_boxes, axis=-1)
+    w, h = x1 - x0, y1 - y0
+    first, last = 0.5 / size, (size - 0.5) / size
+    wn = tf.maximum(tf.cast(image_width, tf.float32) - 1.0, 1.0)
+    hn = tf.maximum(tf.cast(image_height, tf.float32) - 1.0, 1.0)
+    return tf.stack([(y0 + first * h) / hn, (x0 + first * w) / wn,
+                     (y0 + last * h) / hn, (x0 + last * w) / wn], axis=-1)
+
+
+def tf_crop_images(images, crop_boxes, size, box_indices=None):
+    """Crops windows out of a batch of images with `tf.image.crop_and_resize` (bilinear).
+
+    Args:
+      images: [B, H, W, C] (any numeric dtype; 0-255 values).
+      crop_boxes: [N, 4] windows in image pixel coordinates.
+      size: output side.
+      box_indices: [N] image index of each window; default 0..N-1 (one window per image).
+
+    Returns:
+      [N, size, size, C] float32, zero outside the image.
+    """
+    images = tf.convert_to_tensor(images)
+    crop_boxes = tf.convert_to_tensor(crop_boxes, tf.float32)
+    shape = tf.shape(images)
+    if box_indices is None:
+        box_indices = tf.range(tf.shape(crop_boxes)[0])
+    boxes = crop_and_resize_boxes(crop_boxes, shape[1], shape[2], size)
+    return tf.image.crop_and_resize(tf.cast(images, tf.float32), boxes, box_indices,
+                                    (size, size), method="bilinear", extrapolation_value=0.0)

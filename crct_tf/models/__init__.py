@@ -1,0 +1,1 @@
+"""The networks of CRCT: the facenet backbone and the BT, FV and FLL sub-networks."""
