@@ -105,3 +105,43 @@ def tf_crop_images(images, crop_boxes, size, box_indices=None):
     boxes = crop_and_resize_boxes(crop_boxes, shape[1], shape[2], size)
     return tf.image.crop_and_resize(tf.cast(images, tf.float32), boxes, box_indices,
                                     (size, size), method="bilinear", extrapolation_value=0.0)
+
+
+# The validator's patches (SPEC section 3, from the authors' code): the face box grown by 0.75 of
+# its size on every side (a square window of 2.5x the box here, like the other crops), seen at
+# 192x192, and a 12x12 patch around each landmark at that scale.
+FV_FACE_CONTEXT = 2.5
+FV_FACE_SIZE = 192
+FV_PATCH_SIZE = 12
+
+
+def landmark_patch_boxes(landmarks, face_box, patch_size=FV_PATCH_SIZE,
+                         face_context=FV_FACE_CONTEXT, face_size=FV_FACE_SIZE):
+    """Windows [..., N, 4] of the patches around landmarks [..., N, 2] (numpy or tf).
+
+    A patch is `patch_size` pixels of the face crop (the `face_context` window of `face_box`
+    resampled to `face_size`), centred on the landmark; in image pixels its side is
+    patch_size * window_side / face_size.
+    """
+    if isinstance(landmarks, np.ndarray):
+        window = square_context_box(face_box, face_context)
+        half = (patch_size * (window[..., 2] - window[..., 0]) / face_size / 2.0)[..., None, None]
+        return np.concatenate([landmarks - half, landmarks + half], axis=-1)
+    window = tf_square_context_box(face_box, face_context)
+    half = (patch_size * (window[..., 2] - window[..., 0]) / face_size / 2.0)[..., None, None]
+    return tf.concat([landmarks - half, landmarks + half], axis=-1)
+
+
+def tf_landmark_patches(images, landmarks, face_boxes, patch_size=FV_PATCH_SIZE, **kwargs):
+    """The validator's input: [B, N, P, P, C] patches around landmarks [B, N, 2] of images.
+
+    `face_boxes` [B, 4] sets the patch scale (see `landmark_patch_boxes`); usually the box of
+    the landmarks themselves.
+    """
+    landmarks = tf.convert_to_tensor(landmarks, tf.float32)
+    boxes = landmark_patch_boxes(landmarks, tf.convert_to_tensor(face_boxes, tf.float32),
+                                 patch_size, **kwargs)
+    batch, count = tf.shape(landmarks)[0], tf.shape(landmarks)[1]
+    indices = tf.repeat(tf.range(batch), count)
+    patches = tf_crop_images(images, tf.reshape(boxes, [-1, 4]), patch_size, indices)
+    return tf.reshape(patches, [batch, count, patch_size, patch_size, tf.shape(patches)[-1]])

@@ -75,3 +75,17 @@ def test_outside_the_image_is_zero():
     for crop in (geometry.crop_image(image, crop_box, 32),
                  geometry.tf_crop_images(image[None], crop_box[None], 32)[0].numpy()):
         assert crop[:14, :14].max() == 0.0 and crop[20:, 20:].min() == 200.0
+
+
+def test_landmark_patches_are_centred_on_the_landmarks():
+    dot = np.array([60.0, 45.0], np.float32)
+    image = _dot_image(100, 120, dot, sigma=1.5)
+    landmarks = np.array([[dot, [20.0, 20.0]]], np.float32)          # [1, 2, 2]
+    face_box = np.array([[40.0, 25.0, 88.0, 73.0]], np.float32)       # side 48 -> window 120
+    patches = geometry.tf_landmark_patches(image[None], landmarks, face_box).numpy()
+    assert patches.shape == (1, 2, 12, 12, 3)
+    np.testing.assert_allclose(_centroid(patches[0, 0]), [5.5, 5.5], atol=0.1)
+    assert patches[0, 1].max() < 1.0                                  # far from the dot
+    boxes = geometry.landmark_patch_boxes(landmarks, face_box)
+    np.testing.assert_allclose(boxes[0, 0], [dot[0] - 3.75, dot[1] - 3.75, dot[0] + 3.75,
+                                             dot[1] + 3.75])           # 12 * 120 / 192 = 7.5 px

@@ -1,0 +1,40 @@
+"""The crop constants every sub-network is trained and run with (SPEC sections 3 and 6).
+
+One frozen dataclass, passed to the data pipelines, the training step, the tracker and export,
+and saved in a weights bundle's manifest, so that no crop constant is written in two places.
+"""
+
+import dataclasses
+
+from crct_tf import geometry
+
+
+@dataclasses.dataclass(frozen=True)
+class CropSettings:
+    """How each sub-network sees the face.
+
+    Attributes:
+      input_size: side of BT's and FLL's crops (paper III-A: Re3 halved, 128x128).
+      bt_context: BT crop window = square of `bt_context` x the larger side of b_{t-1}
+        (Re3's 2x context; the authors' code grows the box by half its size per side).
+      fll_context: the same for FLL around b_t^BT (eq. 7).
+      fv_face_context, fv_face_size, fv_patch_size: the validator's patches (eq. 6), see
+        `geometry.landmark_patch_boxes`.
+    """
+    input_size: int = 128
+    bt_context: float = geometry.DEFAULT_CONTEXT
+    fll_context: float = geometry.DEFAULT_CONTEXT
+    fv_face_context: float = geometry.FV_FACE_CONTEXT
+    fv_face_size: int = geometry.FV_FACE_SIZE
+    fv_patch_size: int = geometry.FV_PATCH_SIZE
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown crop settings {sorted(unknown)}")
+        return cls(**values)
