@@ -1,0 +1,168 @@
+"""The paper's metrics on hand-computed cases, and the external check against CRCT Table II."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crct_tf.evaluation import metrics, vw300_categories
+from crct_tf.evaluation.vw300_results import read_errors_txt
+
+SHARED_ERRORS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ijcv2018_errors"
+
+
+def _face(width=30.0, height=40.0):
+    """68 points spread over a width x height box starting at (10, 20)."""
+    t = np.linspace(0.0, 1.0, 68)
+    return np.stack([10 + width * t, 20 + height * t ** 2], axis=-1)
+
+
+# --------------------------------------------------------------------------------------------
+# NME
+# --------------------------------------------------------------------------------------------
+
+def test_nme_box_diagonal_of_a_constant_shift():
+    gt = _face()                               # box 30 x 40 -> diagonal 50
+    pred = gt + np.array([3.0, 4.0])           # every point off by 5 px
+    assert metrics.nme_box_diagonal(pred, gt) == pytest.approx(0.1)
+    assert metrics.nme_box_diagonal(gt, gt) == 0.0
+
+
+def test_nme_box_diagonal_batched():
+    gt = np.stack([_face(), _face(60.0, 80.0)])              # diagonals 50 and 100
+    pred = gt + np.array([3.0, 4.0])
+    np.testing.assert_allclose(metrics.nme_box_diagonal(pred, gt), [0.1, 0.05])
+
+
+def test_nme_inter_ocular():
+    gt = _face()
+    ocular = np.linalg.norm(gt[36] - gt[45])
+    pred = gt + np.array([0.0, 2.0])
+    assert metrics.nme_inter_ocular(pred, gt) == pytest.approx(2.0 / ocular)
+
+
+def test_nme_rejects_mismatched_shapes():
+    with pytest.raises(ValueError):
+        metrics.nme_box_diagonal(np.zeros((68, 2)), np.zeros((67, 2)))
+
+
+# --------------------------------------------------------------------------------------------
+# CED, AUC, FR
+# --------------------------------------------------------------------------------------------
+
+def test_ced_thresholds_are_the_protocol_bins():
+    thresholds = metrics.ced_thresholds()
+    assert len(thresholds) == 801
+    assert thresholds[0] == 0.0 and thresholds[-1] == pytest.approx(0.08)
+    np.testing.assert_allclose(np.diff(thresholds), 1e-4)
+
+
+def test_perfect_frames_give_auc_one_and_no_failure():
+    summary = metrics.summarize_errors(np.zeros(10))
+    assert summary["auc"] == pytest.approx(1.0)
+    assert summary["fr"] == 0.0
+    assert summary["nme_mean"] == 0.0 and summary["frames"] == 10 and summary["missing"] == 0
+
+
+def test_constant_error_halfway_gives_auc_one_half():
+    # CED is 0 below 0.04 and 1 from 0.04 on; the trapezoid adds half a bin at the step:
+    # AUC = (0.08 - 0.04 + 1e-4 / 2) / 0.08.
+    assert metrics.ced_auc([0.04] * 7) == pytest.approx((0.04 + 0.5e-4) / 0.08)
+    assert metrics.ced_auc([0.04] * 7) == pytest.approx(0.5, abs=1e-3)
+    assert metrics.failure_rate([0.04] * 7) == 0.0
+
+
+def test_missing_frames_are_failures():
+    errors = [0.0, None, 0.0, np.nan]
+    summary = metrics.summarize_errors(errors)
+    assert summary["fr"] == pytest.approx(50.0)
+    assert summary["auc"] == pytest.approx(0.5)
+    assert summary["nme_mean"] == 0.0          # over the frames that have a prediction
+    assert summary["missing"] == 2
+    np.testing.assert_array_equal(metrics.as_errors(errors), [0.0, np.inf, 0.0, np.inf])
+
+
+def test_failure_threshold_is_strict():
+    assert metrics.failure_rate([0.08, 0.05]) == 0.0
+    assert metrics.failure_rate([0.0800001, 0.05]) == pytest.approx(50.0)
+    assert metrics.failure_rate([1.0, 2.0, 0.01, 0.02]) == pytest.approx(50.0)
+
+
+def test_ced_counts_errors_at_or_below_each_threshold():
+    thresholds, fractions = metrics.ced_curve([0.0, 0.01, 0.02, 0.5], [0.0, 0.01, 0.015, 0.08])
+    np.testing.assert_allclose(fractions, [0.25, 0.5, 0.5, 0.75])
+
+
+def test_empty_error_list_is_an_error():
+    with pytest.raises(ValueError):
+        metrics.ced_auc([])
+
+
+# --------------------------------------------------------------------------------------------
+# IoU and OPE success
+# --------------------------------------------------------------------------------------------
+
+def test_iou_of_known_boxes():
+    assert metrics.box_iou([0, 0, 2, 2], [0, 0, 2, 2]) == pytest.approx(1.0)
+    assert metrics.box_iou([0, 0, 1, 1], [2, 2, 3, 3]) == 0.0
+    assert metrics.box_iou([0, 0, 2, 2], [1, 0, 3, 2]) == pytest.approx(1.0 / 3.0)  # half overlap
+    assert metrics.box_iou([0, 0, 2, 1], [0, 0, 2, 2]) == pytest.approx(0.5)        # half inside
+    assert metrics.box_iou([0, 0, 1, 1], [1, 0, 2, 1]) == 0.0                      # touching
+
+
+def test_iou_of_missing_predictions_is_zero():
+    gt = np.array([[0, 0, 2, 2]] * 3, dtype=float)
+    pred = [[0, 0, 2, 2], None, [np.nan] * 4]
+    np.testing.assert_allclose(metrics.box_iou(pred, gt), [1.0, 0.0, 0.0])
+    assert metrics.box_iou(None, [0, 0, 2, 2]) == 0.0
+
+
+def test_success_curve_is_strict_over_21_thresholds():
+    thresholds, fractions = metrics.success_curve([1.0, 1.0])
+    assert len(thresholds) == 21
+    np.testing.assert_allclose(fractions[:-1], 1.0)
+    assert fractions[-1] == 0.0                       # IoU > 1 never holds
+    assert metrics.success_auc([1.0, 1.0]) == pytest.approx(20 / 21)
+    # A missing frame never succeeds, not even at threshold 0.
+    assert metrics.success_curve([None, 0.5])[1][0] == pytest.approx(0.5)
+    # IoU 0.5: successes at t = 0 .. 0.45 (10 thresholds) -> 10/21.
+    assert metrics.success_auc([0.5]) == pytest.approx(10 / 21)
+
+
+def test_summarize_ious():
+    summary = metrics.summarize_ious([1.0, None, 0.5])
+    assert summary == {"success_auc": pytest.approx((20 + 0 + 10) / 63), "iou_mean": 0.5,
+                       "frames": 3, "missing": 1}
+
+
+# --------------------------------------------------------------------------------------------
+# 300-VW categories
+# --------------------------------------------------------------------------------------------
+
+def test_vw300_split_sizes_and_disjointness():
+    cats = vw300_categories.VW300_TEST_CATEGORIES
+    assert [len(cats[c]) for c in (1, 2, 3)] == [31, 19, 14]
+    assert len(vw300_categories.VW300_TRAIN_IDS) == 50
+    every = list(vw300_categories.VW300_TRAIN_IDS) + list(vw300_categories.VW300_TEST_IDS)
+    assert len(set(every)) == len(every) == 114
+    assert all(len(v) == 3 and v.isdigit() for v in every)
+    assert vw300_categories.category_of(114) == 1
+    assert vw300_categories.category_of("562") == 3
+    assert vw300_categories.category_of("001") is None
+
+
+# --------------------------------------------------------------------------------------------
+# The external check: CRCT Table II, row ME_CFSS, from the errors released with Chrysos et al.
+# --------------------------------------------------------------------------------------------
+
+PAPER_ME_CFSS = {1: (0.758, 3.56), 2: (0.772, 0.38), 3: (0.659, 11.3)}  # (AUC, FR %)
+
+
+@pytest.mark.skipif(not SHARED_ERRORS.is_dir(),
+                    reason=f"the released per-frame errors are not at {SHARED_ERRORS}")
+@pytest.mark.parametrize("category", [1, 2, 3])
+def test_reproduces_table_ii_me_cfss(category):
+    errors = read_errors_txt(SHARED_ERRORS / f"tracking_meem_cfss_category{category}.txt")
+    auc, fr = PAPER_ME_CFSS[category]
+    assert metrics.ced_auc(errors) == pytest.approx(auc, abs=0.002)
+    assert metrics.failure_rate(errors) == pytest.approx(fr, abs=0.1)
