@@ -14,7 +14,7 @@ from crct_tf.landmarks import NUM_LANDMARKS
 from crct_tf.models.inception_resnet_v1 import Prewhiten
 
 CONV_FILTERS = (16, 32)     # "two small convolutions" (the authors' code)
-BOTTLENECK_UNITS = 128      # eq. 6's bottleneck
+BOTTLENECK_UNITS = 64       # eq. 6's bottleneck, over all 68 patches (pooled to 3x3 each)
 
 
 def build_fv(settings=CropSettings(), name="fv"):
@@ -27,7 +27,10 @@ def build_fv(settings=CropSettings(), name="fv"):
     for i, filters in enumerate(CONV_FILTERS):
         x = layers.TimeDistributed(
             layers.Conv2D(filters, 3, strides=1 if i == 0 else 2, padding="same",
-                          activation="relu"), name=f"fv_conv{i + 1}")(x)
+                          activation="relu", name=f"fv_conv{i + 1}_per_patch"),
+            name=f"fv_conv{i + 1}")(x)
+    x = layers.TimeDistributed(layers.MaxPooling2D(2, name="fv_pool_per_patch"),
+                               name="fv_pool")(x)
     x = layers.Flatten(name="fv_flatten")(x)
     x = layers.Dense(BOTTLENECK_UNITS, activation="relu", name="fv_bottleneck")(x)
     logit = layers.Dense(1, name="fv_logit")(x)
