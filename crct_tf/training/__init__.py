@@ -1,0 +1,1 @@
+"""Training: tasks (networks, losses, steps), the distributed loop, and packing runs into bundles."""
