@@ -109,8 +109,22 @@ def _read_layers(path, layers):
             layer.set_weights(values)
 
 
+BACKBONES = ("inception_resnet_v1", "tiny")
+
+
+def build_named_backbone(kind, image_size, weights=None):
+    """The backbone a manifest names: facenet's Inception-ResNet-v1, or the tiny test stand-in."""
+    if kind == "inception_resnet_v1":
+        from crct_tf.backbone import build_backbone
+        return build_backbone(image_size, weights=weights, name=BACKBONE_LAYER)
+    if kind == "tiny":
+        from crct_tf.models.tiny_backbone import build_tiny_backbone
+        return build_tiny_backbone(image_size, name=BACKBONE_LAYER)
+    raise BundleError(f"unknown backbone {kind!r}; expected one of {BACKBONES}")
+
+
 def save_bundle(export_dir, bt, fv, fll, settings, tracker, mtcnn_box_map, training=None,
-                dtype="float32", overwrite=False):
+                dtype="float32", overwrite=False, backbone="inception_resnet_v1"):
     """Writes a bundle atomically (temporary folder, then rename).
 
     BT and FLL share one backbone file when they hold the same backbone instance.
@@ -140,6 +154,7 @@ def save_bundle(export_dir, bt, fv, fll, settings, tracker, mtcnn_box_map, train
             "format_version": FORMAT_VERSION,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "parts": files,
+            "backbone": backbone,
             "shared_backbone": shared,
             "crop_settings": settings.to_dict(),
             "tracker": dict(tracker),
@@ -191,7 +206,6 @@ def load_bundle(bundle_dir):
     Raises:
       BundleError: naming the file, for anything missing, altered or not fitting.
     """
-    from crct_tf.backbone import build_backbone
     from crct_tf.models.bt import build_bt
     from crct_tf.models.fll import build_fll
     from crct_tf.models.fv import build_fv
@@ -200,9 +214,9 @@ def load_bundle(bundle_dir):
     verify_files(bundle_dir, manifest)
     settings = CropSettings.from_dict(manifest["crop_settings"])
     size = settings.input_size
-    bt_backbone = build_backbone(size, weights=None, name=BACKBONE_LAYER)
-    fll_backbone = (bt_backbone if manifest["shared_backbone"]
-                    else build_backbone(size, weights=None, name=BACKBONE_LAYER))
+    kind = manifest.get("backbone", "inception_resnet_v1")
+    bt_backbone = build_named_backbone(kind, size)
+    fll_backbone = bt_backbone if manifest["shared_backbone"] else build_named_backbone(kind, size)
     bt, fll, fv = build_bt(bt_backbone, settings), build_fll(fll_backbone, settings), build_fv(settings)
     path = lambda part: os.path.join(bundle_dir, manifest["parts"][part]["file"])  # noqa: E731
     if manifest["shared_backbone"]:

@@ -135,18 +135,3 @@ def build_task(name, settings, backbone_factory, shared_backbone=None):
     if name == "bt":
         return Task("bt", build_bt(backbone, settings), backbone, settings)
     raise ValueError(f"unknown model {name!r}; expected fll, fv or bt")
-
-
-def tiny_backbone(image_size, name="backbone"):
-    """A small stand-in with the backbone's signature, for tests and the smoke config.
-
-    Tracing the real Inception-ResNet-v1 takes many seconds (SPEC section 7); loop and control
-    flow tests use this instead.
-    """
-    images = keras.Input((image_size, image_size, 3), name="images")
-    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="tiny_scale")(images)
-    x = keras.layers.Conv2D(8, 5, strides=4, activation="relu", name="tiny_conv1")(x)
-    x = keras.layers.Conv2D(16, 3, strides=2, activation="relu", name="tiny_conv2")(x)
-    x = keras.layers.Flatten(name="tiny_flatten")(x)
-    features = keras.layers.Dense(64, activation="relu", name="tiny_features")(x)
-    return keras.Model(images, {"features": features}, name=name)

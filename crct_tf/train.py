@@ -1,0 +1,145 @@
+r"""Trains BT, FV or FLL: `python -m crct_tf.train --flagfile=configs/X.cfg`.
+
+Every flag is defined here and only here; library code takes plain arguments. A run writes to
+`--model_dir` (checkpoints, TensorBoard logs, `flags.cfg` with the resolved flags, and
+`run.json`, what `python -m crct_tf.export --format bundle` reads) and resumes from it when run
+again. Exit codes: 0 done, 2 bad input or a failed run (one line on stderr), 130/143 when
+interrupted by SIGINT/SIGTERM after saving a checkpoint.
+
+    python -m crct_tf.train --flagfile=configs/smoke.cfg          # seconds, generated data
+    python -m crct_tf.train --flagfile=configs/fll.cfg --manual_dir=/data/300W,/data/menpo
+    python -m crct_tf.train --mode=eval --model_dir=runs/fll --dataset=crct_bootstrap --split=val
+"""
+
+import json
+import os
+import sys
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_enum("model", None, ["bt", "fv", "fll"], "Sub-network to train.")
+flags.DEFINE_string("model_dir", None, "Run folder (checkpoints, flags, TensorBoard); default "
+                    "runs/<model>. A rerun resumes from it.")
+flags.DEFINE_enum("mode", "train", ["train", "eval"], "Train, or report NME of a trained run.")
+flags.DEFINE_list("dataset", ["crct_bootstrap"], "Source(s): synthetic, crct_bootstrap, vw300, "
+                  "ibug300w, menpo2d; several are mixed round-robin.")
+flags.DEFINE_list("manual_dir", [], "Dataset root per --dataset entry (users' 300-VW/300-W/Menpo "
+                  "copies), or one folder holding one subfolder per builder name.")
+flags.DEFINE_string("data_dir", None, "TFDS data_dir for prepared datasets.")
+flags.DEFINE_string("split", "train", "Split to train (or evaluate) on.")
+flags.DEFINE_integer("steps", 1000, "Training steps in total (BT: over all curriculum stages).")
+flags.DEFINE_integer("steps_per_stage", None, "BT: steps per curriculum stage; sets --steps.")
+flags.DEFINE_integer("batch_size", 16, "Global batch size (split over replicas).")
+flags.DEFINE_float("learning_rate", 1e-4, "Adam's initial learning rate (authors' code: 1e-4).")
+flags.DEFINE_integer("lr_decay_steps", 10_000, "Multiply the learning rate by 0.1 every N steps.")
+flags.DEFINE_integer("seq_len", 2, "BT: SeqBT, the longest unroll of the curriculum 2, 4, ...")
+flags.DEFINE_string("init_from", None, "A run folder whose backbone initialises this run's "
+                    "(BT from a trained FLL, paper III-E); only without a checkpoint.")
+flags.DEFINE_enum("backbone", "facenet", ["facenet", "random", "tiny"], "Backbone: facenet's "
+                  "Inception-ResNet-v1 with its weights, the same untrained, or a tiny stand-in.")
+flags.DEFINE_enum("strategy", "mirrored", ["mirrored", "multi_worker", "one_device"],
+                  "tf.distribute strategy.")
+flags.DEFINE_integer("input_size", 128, "BT/FLL crop side (paper III-A).")
+flags.DEFINE_float("bt_context", 2.0, "BT crop: square of this x the box's larger side.")
+flags.DEFINE_float("fll_context", 2.0, "FLL crop: square of this x the box's larger side.")
+flags.DEFINE_integer("frame_step", 3, "BT on vw300: use every Nth frame (authors' code: 3).")
+flags.DEFINE_bool("augment", True, "Flips, rotations, strips, light, box jitter.")
+flags.DEFINE_integer("seed", 0, "Seed of the stateless augmentations and sampling.")
+flags.DEFINE_integer("log_every", 10, "Steps between log lines and TensorBoard scalars.")
+flags.DEFINE_integer("checkpoint_every", 200, "Steps between checkpoints.")
+flags.DEFINE_integer("image_every", 200, "Steps between TensorBoard prediction images.")
+flags.DEFINE_integer("eval_examples", 0, "Eval: at most this many examples (0: the split).")
+
+# Flags written to flags.cfg: everything defined above (not absl's own).
+RUN_FLAGS = ("model", "model_dir", "mode", "dataset", "manual_dir", "data_dir", "split", "steps",
+             "steps_per_stage", "batch_size", "learning_rate", "lr_decay_steps", "seq_len",
+             "init_from", "backbone", "strategy", "input_size", "bt_context", "fll_context",
+             "frame_step", "augment", "seed", "log_every", "checkpoint_every", "image_every",
+             "eval_examples")
+
+
+def _fail(message, code=2):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _write_run_files(model_dir, settings, steps):
+    """flags.cfg (reusable as --flagfile) and run.json (read when packing a bundle)."""
+    os.makedirs(model_dir, exist_ok=True)
+    lines = []
+    for name in RUN_FLAGS:
+        value = FLAGS[name].value
+        if value is None:
+            continue
+        if isinstance(value, list):
+            value = ",".join(value)
+        if isinstance(value, bool):
+            lines.append(f"--{'' if value else 'no'}{name}")
+        else:
+            lines.append(f"--{name}={value}")
+    run = {"model": FLAGS.model, "backbone": FLAGS.backbone, "crop_settings": settings.to_dict(),
+           "seq_bt": FLAGS.seq_len, "steps": steps, "dataset": FLAGS.dataset,
+           "split": FLAGS.split, "batch_size": FLAGS.batch_size,
+           "learning_rate": FLAGS.learning_rate, "init_from": FLAGS.init_from}
+    for name, text in (("flags.cfg", "\n".join(lines) + "\n"), ("run.json", json.dumps(run, indent=2))):
+        tmp = os.path.join(model_dir, f".{name}.tmp")
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, os.path.join(model_dir, name))
+
+
+def main(argv):
+    del argv
+    # Imports after flag parsing: `--help` stays fast and TF's start-up is paid only for work.
+    import tensorflow as tf
+
+    from crct_tf import assets, bundle
+    from crct_tf.crop_settings import CropSettings
+    from crct_tf.training import inputs, loop, run_setup, tasks
+
+    if FLAGS.model is None:
+        _fail("--model is required (bt, fv or fll), usually through --flagfile=configs/X.cfg")
+    model_dir = FLAGS.model_dir or os.path.join("runs", FLAGS.model)
+    settings = CropSettings(input_size=FLAGS.input_size, bt_context=FLAGS.bt_context,
+                            fll_context=FLAGS.fll_context)
+    steps = FLAGS.steps
+    if FLAGS.model == "bt" and FLAGS.steps_per_stage:
+        steps = FLAGS.steps_per_stage * len(tasks.curriculum(FLAGS.seq_len))
+    try:
+        sources = inputs.SourceSpec(FLAGS.dataset, FLAGS.manual_dir, FLAGS.data_dir, FLAGS.split,
+                                    FLAGS.frame_step)
+        if FLAGS.mode == "eval":
+            result = run_setup.evaluate_run(model_dir, sources, FLAGS.eval_examples)
+            print(json.dumps(result, indent=2))
+            return
+        strategy = loop.make_strategy(FLAGS.strategy)
+        config = loop.LoopConfig(
+            model_dir=model_dir, steps=steps, batch_size=FLAGS.batch_size,
+            learning_rate=FLAGS.learning_rate, lr_decay_steps=FLAGS.lr_decay_steps,
+            seq_bt=FLAGS.seq_len, log_every=FLAGS.log_every,
+            checkpoint_every=FLAGS.checkpoint_every, image_every=FLAGS.image_every,
+            seed=FLAGS.seed)
+        _write_run_files(model_dir, settings, steps)
+        result = loop.train(
+            task_fn=lambda: tasks.build_task(
+                FLAGS.model, settings,
+                lambda size: run_setup.backbone_for(FLAGS.backbone, size)),
+            dataset_fn=lambda seq_len, first: inputs.training_dataset(
+                FLAGS.model, sources, settings, FLAGS.batch_size, FLAGS.seed, seq_len, first,
+                augment=FLAGS.augment),
+            init_fn=lambda task: run_setup.initialise(task, FLAGS.backbone, FLAGS.init_from),
+            config=config, strategy=strategy, summary_images=run_setup.prediction_images)
+    except loop.Interrupted as e:
+        logging.warning("%s", e)
+        sys.exit(128 + e.signum)
+    except (loop.TrainingError, inputs.InputError, bundle.BundleError, assets.AssetError,
+            ValueError, tf.errors.NotFoundError) as e:
+        _fail(str(e).splitlines()[0] if str(e) else repr(e))
+    logging.info("done: step %d, loss %.4f; checkpoints in %s", result["step"], result["loss"],
+                 model_dir)
+
+
+if __name__ == "__main__":
+    app.run(main)
