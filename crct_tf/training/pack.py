@@ -1,0 +1,77 @@
+"""Packs training runs (BT, FV, FLL) into one weights bundle (SPEC section 6).
+
+    python -m crct_tf.export --format bundle --model_dir runs/fll --model_dir runs/fv \
+        --model_dir runs/bt_seq2 --export_dir bundles/crct_2
+
+The tracker constants come with the bundle: SeqBT from the BT run, T_B = 1.0 and T_C = 0.5
+(paper IV-A), and the MTCNN box map fitted on the bootstrap photos' labels.
+"""
+
+import os
+
+import tensorflow as tf
+from absl import logging
+
+from crct_tf import bundle
+from crct_tf.training import loop, run_setup
+
+T_B = 1.0   # eq. 8's distance threshold (paper IV-A)
+T_C = 0.5   # the validator's threshold (paper IV-A)
+
+
+def _default_box_map():
+    from crct_tf.datasets.crct_bootstrap import mtcnn_box_map
+    return mtcnn_box_map().to_dict()
+
+
+def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_backbone=False,
+              mtcnn_box_map=None):
+    """Restores the latest checkpoint of each run and writes them as one bundle.
+
+    Args:
+      model_dirs: run folders, one per sub-network (bt, fv, fll), in any order.
+      share_backbone: store one backbone for BT and FLL -- BT's, which the curriculum started
+        from the fine-tuned FLL (paper III-E) -- instead of both (the paper keeps them apart).
+
+    Raises:
+      bundle.BundleError: a sub-network missing or given twice, runs with different crop
+        settings, or a run that cannot be restored.
+    """
+    runs = {}
+    for model_dir in model_dirs:
+        name = run_setup.read_run(model_dir)["model"]
+        if name in runs:
+            raise bundle.BundleError(f"two {name} runs given: {runs[name]} and {model_dir}")
+        runs[name] = model_dir
+    missing = sorted({"bt", "fv", "fll"} - set(runs))
+    if missing:
+        raise bundle.BundleError(f"a bundle needs bt, fv and fll runs; missing {missing}")
+    bt, bt_run, bt_ckpt = run_setup.restore_run(runs["bt"])
+    fv, _, fv_ckpt = run_setup.restore_run(runs["fv"])
+    if share_backbone:
+        fll, fll_run, fll_ckpt = run_setup.restore_run(runs["fll"], shared_backbone=bt.backbone)
+        # restore_run read FLL's checkpoint into the shared backbone too: BT's wins.
+        bt, bt_run, bt_ckpt = _reload_backbone(bt, runs["bt"])
+    else:
+        fll, fll_run, fll_ckpt = run_setup.restore_run(runs["fll"])
+    if bt.settings != fll.settings or bt.settings != fv.settings:
+        raise bundle.BundleError("the runs were trained with different crop settings: "
+                                 f"{bt.settings} / {fll.settings} / {fv.settings}")
+    if bt_run["backbone"] != fll_run["backbone"]:
+        raise bundle.BundleError("BT and FLL runs use different backbones")
+    training = {"runs": {"bt": runs["bt"], "fv": runs["fv"], "fll": runs["fll"]},
+                "checkpoints": {"bt": bt_ckpt, "fv": fv_ckpt, "fll": fll_ckpt},
+                "bt_run": bt_run, "fll_run": fll_run}
+    tracker = {"seq_bt": int(bt_run["seq_bt"]), "t_b": T_B, "t_c": T_C}
+    path = bundle.save_bundle(
+        export_dir, bt.model, fv.model, fll.model, bt.settings, tracker,
+        mtcnn_box_map or _default_box_map(), training=training, dtype=dtype,
+        overwrite=overwrite, backbone=run_setup.bundle_backbone_name(bt_run["backbone"]))
+    logging.info("bundle written to %s", path)
+    return path
+
+
+def _reload_backbone(task, model_dir):
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, loop.CHECKPOINT_SUBDIR))
+    tf.train.Checkpoint(model=task.model).read(latest).expect_partial()
+    return task, run_setup.read_run(model_dir), latest
