@@ -1,0 +1,154 @@
+"""Training inputs: the example sources named by `--dataset`, fed to each sub-network's pipeline.
+
+Sources yield `{image: uint8 [H, W, 3], landmarks: float32 [68, 2]}`:
+  synthetic        generated faces (crct_tf.data.synthetic), no download at all
+  crct_bootstrap   the 118 facenet photos with the teacher's labels (fetched by crct_tf.assets)
+  vw300, ibug300w, menpo2d   users' copies through TFDS `manual_dir` (never downloaded)
+Several sources are mixed round-robin. The pipelines in `crct_tf.data` do the rest, with the
+same crops as the tracker.
+"""
+
+import dataclasses
+
+import tensorflow as tf
+
+IMAGE_DATASETS = ("crct_bootstrap", "ibug300w", "menpo2d")
+VIDEO_DATASETS = ("vw300",)
+KNOWN = ("synthetic",) + IMAGE_DATASETS + VIDEO_DATASETS
+
+
+class InputError(ValueError):
+    """A dataset flag that cannot be served; the message says what to change."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceSpec:
+    """What `--dataset`, `--manual_dir`, `--data_dir`, `--split`, `--frame_step` ask for."""
+    names: tuple
+    manual_dirs: tuple
+    data_dir: str
+    split: str
+    frame_step: int = 3
+
+    def __init__(self, names, manual_dirs, data_dir, split, frame_step=3):
+        names = tuple(n.strip() for n in names if n.strip())
+        manual_dirs = tuple(manual_dirs or ())
+        unknown = [n for n in names if n not in KNOWN]
+        if not names or unknown:
+            raise InputError(f"--dataset {','.join(names) or '(empty)'}: unknown "
+                             f"{unknown or 'none given'}; choose from {', '.join(KNOWN)}")
+        needs_manual = [n for n in names if n in ("vw300", "ibug300w", "menpo2d")]
+        if needs_manual and not manual_dirs:
+            raise InputError(f"--dataset {','.join(needs_manual)} reads your copy of the data: "
+                             "give --manual_dir (see README, Datasets)")
+        if len(manual_dirs) not in (0, 1, len(names)):
+            raise InputError(f"--manual_dir: give one folder, or one per --dataset entry "
+                             f"({len(names)}), not {len(manual_dirs)}")
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "manual_dirs", manual_dirs)
+        object.__setattr__(self, "data_dir", data_dir)
+        object.__setattr__(self, "split", split)
+        object.__setattr__(self, "frame_step", frame_step)
+
+    def manual_dir_of(self, index):
+        if not self.manual_dirs:
+            return None
+        return self.manual_dirs[0] if len(self.manual_dirs) == 1 else self.manual_dirs[index]
+
+
+def _tfds_examples(name, manual_dir, data_dir, split):
+    import tensorflow_datasets as tfds
+
+    import crct_tf.datasets  # noqa: F401  (registers the builders)
+    kwargs = {}
+    if manual_dir:
+        kwargs["download_and_prepare_kwargs"] = {
+            "download_config": tfds.download.DownloadConfig(manual_dir=manual_dir)}
+    try:
+        dataset = tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False, **kwargs)
+    except (ValueError, AssertionError, tfds.core.registered.DatasetNotFoundError) as e:
+        raise InputError(f"{name} split {split!r}: {str(e).splitlines()[0]}") from None
+    return dataset.map(lambda ex: {"image": ex["image"], "landmarks": ex["landmarks"]})
+
+
+SYNTHETIC_EXAMPLES = {"train": 512, "val": 64}   # generated faces per split
+
+
+def image_examples(sources):
+    """The still-image examples of all sources, mixed round-robin, one pass."""
+    from crct_tf.data import synthetic
+    datasets = []
+    for index, name in enumerate(sources.names):
+        if name == "synthetic":
+            count = SYNTHETIC_EXAMPLES.get(sources.split, SYNTHETIC_EXAMPLES["val"])
+            datasets.append(synthetic.synthetic_faces(count, seed=0 if sources.split == "train"
+                                                      else 1))
+        elif name in IMAGE_DATASETS:
+            datasets.append(_tfds_examples(name, sources.manual_dir_of(index), sources.data_dir,
+                                           sources.split))
+        else:
+            raise InputError(f"--dataset {name} holds videos: it trains BT only")
+    if len(datasets) == 1:
+        return datasets[0]
+    choice = tf.data.Dataset.range(len(datasets)).repeat()
+    return tf.data.Dataset.choose_from_datasets(datasets, choice, stop_on_empty_dataset=False)
+
+
+def _video_dirs(sources):
+    from crct_tf.datasets.manual_dir import DatasetError
+    from crct_tf.datasets.vw300 import list_vw300_videos
+    dirs = []
+    for index, name in enumerate(sources.names):
+        if name != "vw300":
+            raise InputError("BT on videos: mix vw300 with no other --dataset")
+        try:
+            dirs += [e.video_dir for e in list_vw300_videos(sources.manual_dir_of(index),
+                                                            sources.split)]
+        except DatasetError as e:
+            raise InputError(str(e)) from None
+    return dirs
+
+
+def run_seed(seed, first_example):
+    """The pipelines' seed for a (re)start at `first_example`: a resumed run draws a stream
+    that depends only on (seed, step), so it is reproducible from the step count."""
+    return int(seed) * 1_000_003 + int(first_example)
+
+
+def training_dataset(model, sources, settings, batch_size, seed, seq_len=None, first_example=0,
+                     augment=True):
+    """Endless training batches for `model` (fll, fv, bt), as its pipeline makes them."""
+    from crct_tf.data import bt_pipeline, fll_pipeline, fv_pipeline
+    seed = run_seed(seed, first_example)
+    if model == "bt" and sources.names[0] in VIDEO_DATASETS:
+        # +1: a stage of unroll T trains T steps on T + 1 frames.
+        return bt_pipeline.make_bt_video_dataset(
+            _video_dirs(sources), settings, batch_size, seq_len + 1, seed=seed, augment=augment,
+            frame_step=sources.frame_step)
+    examples = image_examples(sources)
+    if model == "fll":
+        return fll_pipeline.make_fll_dataset(examples, settings, batch_size, seed, augment)
+    if model == "fv":
+        return fv_pipeline.make_fv_dataset(examples, settings, batch_size, seed, augment)
+    if model == "bt":
+        return bt_pipeline.make_bt_dataset(examples, settings, batch_size, seq_len + 1, seed,
+                                           augment)
+    raise InputError(f"unknown model {model!r}")
+
+
+def evaluation_batches(model, sources, settings, max_examples=0, batch_size=8):
+    """One pass without augmentation (FLL: crops of the true box; BT: pairs of frames)."""
+    from crct_tf.data import bt_pipeline, fll_pipeline
+    if model == "bt" and sources.names[0] in VIDEO_DATASETS:
+        dataset = bt_pipeline.make_bt_video_dataset(
+            _video_dirs(sources), settings, batch_size, 2, augment=False, repeat=False,
+            frame_step=sources.frame_step, shuffle_buffer=0)
+    elif model == "bt":
+        dataset = bt_pipeline.make_bt_dataset(image_examples(sources), settings, batch_size, 2,
+                                              augment=False, repeat=False, shuffle_buffer=0)
+    else:
+        dataset = fll_pipeline.make_fll_dataset(image_examples(sources), settings, batch_size,
+                                                augment=False, repeat=False, shuffle_buffer=0)
+    if max_examples:
+        dataset = dataset.take(max(1, max_examples // batch_size))
+    return dataset
