@@ -39,6 +39,8 @@ flags.DEFINE_string("init_from", None, "A run folder whose backbone initialises 
                     "(BT from a trained FLL, paper III-E); only without a checkpoint.")
 flags.DEFINE_enum("backbone", "facenet", ["facenet", "random", "tiny"], "Backbone: facenet's "
                   "Inception-ResNet-v1 with its weights, the same untrained, or a tiny stand-in.")
+flags.DEFINE_bool("freeze_backbone", False, "Train only the sub-network's own layers (BT on a "
+                  "fine-tuned FLL's backbone, so that a bundle can share one backbone).")
 flags.DEFINE_enum("strategy", "mirrored", ["mirrored", "multi_worker", "one_device"],
                   "tf.distribute strategy.")
 flags.DEFINE_integer("input_size", 128, "BT/FLL crop side (paper III-A).")
@@ -55,7 +57,7 @@ flags.DEFINE_integer("eval_examples", 0, "Eval: at most this many examples (0: t
 # Flags written to flags.cfg: everything defined above (not absl's own).
 RUN_FLAGS = ("model", "model_dir", "mode", "dataset", "manual_dir", "data_dir", "split", "steps",
              "steps_per_stage", "batch_size", "learning_rate", "lr_decay_steps", "seq_len",
-             "init_from", "backbone", "strategy", "input_size", "bt_context", "fll_context",
+             "init_from", "backbone", "freeze_backbone", "strategy", "input_size", "bt_context", "fll_context",
              "frame_step", "augment", "seed", "log_every", "checkpoint_every", "image_every",
              "eval_examples")
 
@@ -82,7 +84,8 @@ def _write_run_files(model_dir, settings, steps):
     run = {"model": FLAGS.model, "backbone": FLAGS.backbone, "crop_settings": settings.to_dict(),
            "seq_bt": FLAGS.seq_len, "steps": steps, "dataset": FLAGS.dataset,
            "split": FLAGS.split, "batch_size": FLAGS.batch_size,
-           "learning_rate": FLAGS.learning_rate, "init_from": FLAGS.init_from}
+           "learning_rate": FLAGS.learning_rate, "init_from": FLAGS.init_from,
+           "freeze_backbone": FLAGS.freeze_backbone}
     for name, text in (("flags.cfg", "\n".join(lines) + "\n"), ("run.json", json.dumps(run, indent=2))):
         tmp = os.path.join(model_dir, f".{name}.tmp")
         with open(tmp, "w") as f:
@@ -125,7 +128,8 @@ def main(argv):
         result = loop.train(
             task_fn=lambda: tasks.build_task(
                 FLAGS.model, settings,
-                lambda size: run_setup.backbone_for(FLAGS.backbone, size)),
+                lambda size: run_setup.backbone_for(FLAGS.backbone, size),
+                freeze_backbone=FLAGS.freeze_backbone),
             dataset_fn=lambda seq_len, first: inputs.training_dataset(
                 FLAGS.model, sources, settings, FLAGS.batch_size, FLAGS.seed, seq_len, first,
                 augment=FLAGS.augment),

@@ -118,7 +118,7 @@ def _mean_point_error(predicted, target):
     return tf.reduce_mean(tf.norm(predicted - target, axis=-1))
 
 
-def build_task(name, settings, backbone_factory, shared_backbone=None):
+def build_task(name, settings, backbone_factory, shared_backbone=None, freeze_backbone=False):
     """Builds the networks of a task.
 
     Args:
@@ -126,10 +126,14 @@ def build_task(name, settings, backbone_factory, shared_backbone=None):
       backbone_factory: callable(image_size) -> backbone model named "backbone" (facenet
         initialised, random, or a tiny stand-in for tests).
       shared_backbone: an existing backbone instance to reuse (BT and FLL sharing one).
+      freeze_backbone: train only the task's own layers (e.g. BT on top of a fine-tuned FLL's
+        backbone, so that one backbone serves both in a bundle).
     """
     if name == "fv":
         return Task("fv", build_fv(settings), None, settings)
     backbone = shared_backbone or backbone_factory(settings.input_size)
+    if freeze_backbone:
+        backbone.trainable = False
     if name == "fll":
         return Task("fll", build_fll(backbone, settings), backbone, settings)
     if name == "bt":
