@@ -1,0 +1,290 @@
+"""Augmentations that move an image and its landmarks together (SPEC section 6, paper III-E).
+
+Each is a small pure function on an example dict `{"image", "landmarks", "box"}`:
+  image: [H, W, 3] uint8 or float (0-255); the output keeps the dtype.
+  landmarks: [68, 2] float32, 0-based pixels (integer = pixel centre, as in `geometry`).
+  box: [4] float32 `[x0, y0, x1, y1]`, the face box (the landmark box unless jittered).
+Random ones take an explicit `seed` (int32/int64 tensor [2]) and use only `tf.random.stateless_*`
+ops, so the same seed gives the same output, eagerly or inside `tf.data`, and a `tf.data`
+iterator using them can be checkpointed (SPEC section 7).
+
+Geometric warps use `ImageProjectiveTransformV3`, which samples output pixel (x, y) at the input
+position given by the transform with integer coordinates on pixel centres: the convention of
+`geometry`, so points move with exactly the affine map applied to the image (a dot test proves it).
+"""
+
+import math
+
+import tensorflow as tf
+
+from crct_tf import landmarks as lm
+
+# Paper III-E: "-45 to 45 degree rotations".
+MAX_ROTATION_DEGREES = 45.0
+# Paper III-E: "artificial strip boxes across the frames to simulate occlusions". Count, size and
+# colour are not given; ours: 1-2 bars, 5-15 % of the face box thick, 50-150 % of it long, any
+# angle and colour: they hide a part (an eye, the mouth) without hiding the whole face.
+MAX_STRIPS = 2
+STRIP_THICKNESS = (0.05, 0.15)
+STRIP_LENGTH = (0.5, 1.5)
+# Photometric changes (not in the paper; mild values of common practice, in 0-255 units).
+MAX_BRIGHTNESS_DELTA = 32.0
+CONTRAST_RANGE = (0.7, 1.3)
+MAX_BLUR_SIGMA = 1.5  # pixels; about the blur of a 300-VW frame seen at twice its size
+BLUR_TAPS = 7          # kernel width covering +-2 sigma of the largest blur
+# Box jitter: FLL runs on b_t^BT (eq. 7), which is off the true box by a few percent of its size;
+# jitter of 5 % (centre) and 10 % (size) teaches FLL to absorb that.
+BOX_SHIFT = 0.05
+BOX_SCALE = 0.10
+# Synthetic motion of a still over a sequence, for BT (Re3 trains on synthetic motion of stills
+# too): the face moves up to 15 % of its box, rescales by up to 10 % and turns up to 10 degrees
+# between the first and last frame.
+MOTION_SHIFT = 0.15
+MOTION_SCALE = 0.10
+MOTION_DEGREES = 10.0
+
+
+def split_seed(seed, num):
+    """`num` independent seeds [2] derived from `seed` (stateless)."""
+    return tf.unstack(tf.random.experimental.stateless_split(seed, num), axis=0)
+
+
+def landmark_box(points):
+    """The landmark box [..., 4] of points [..., N, 2] (eq. 4), as TensorFlow ops."""
+    points = tf.convert_to_tensor(points, tf.float32)
+    return tf.concat([tf.reduce_min(points, axis=-2), tf.reduce_max(points, axis=-2)], axis=-1)
+
+
+def _box_centre_size(box):
+    return (box[..., :2] + box[..., 2:]) / 2.0, tf.reduce_max(box[..., 2:] - box[..., :2], -1)
+
+
+def _restore_dtype(image, dtype):
+    """A float image back to `dtype` (integers rounded and clipped to their range)."""
+    if dtype.is_integer:
+        return tf.saturate_cast(tf.round(image), dtype)
+    return tf.cast(image, dtype)
+
+
+# --- Affine maps -------------------------------------------------------------------------------
+
+def similarity_matrix(centre, angle, scale=1.0, shift=(0.0, 0.0)):
+    """Forward 2x3 map p -> centre + shift + scale * R(angle) (p - centre), float32.
+
+    `angle` in radians; positive turns clockwise on screen (x right, y down).
+    """
+    centre = tf.cast(centre, tf.float32)
+    angle, scale = tf.cast(angle, tf.float32), tf.cast(scale, tf.float32)
+    shift = tf.cast(shift, tf.float32)
+    cos, sin = scale * tf.cos(angle), scale * tf.sin(angle)
+    linear = tf.stack([tf.stack([cos, -sin]), tf.stack([sin, cos])])
+    offset = centre + shift - tf.linalg.matvec(linear, centre)
+    return tf.concat([linear, offset[:, None]], axis=1)
+
+
+def transform_points(points, matrix):
+    """Applies a forward 2x3 map to points [..., 2]."""
+    return tf.linalg.matvec(matrix[:, :2], points) + matrix[:, 2]
+
+
+def warp_image(image, matrix, output_size=None):
+    """Resamples `image` [H, W, C] so that input point p lands on `matrix` p (bilinear, zero fill).
+
+    Args:
+      image: [H, W, C] any numeric dtype.
+      matrix: forward 2x3 map from input to output pixel coordinates.
+      output_size: (height, width) of the output; default the input's.
+
+    Returns:
+      The warped image, same dtype.
+    """
+    image = tf.convert_to_tensor(image)
+    shape = tf.shape(image)
+    size = shape[:2] if output_size is None else tf.constant(output_size, tf.int32)
+    inverse = tf.linalg.inv(tf.concat([matrix, [[0.0, 0.0, 1.0]]], axis=0))
+    transform = tf.concat([tf.reshape(inverse[:2], [6]), [0.0, 0.0]], axis=0)
+    warped = tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.cast(image, tf.float32)[None], transforms=transform[None],
+        output_shape=size, fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+    return _restore_dtype(warped[0], image.dtype)
+
+
+def _warp_example(example, matrix):
+    points = transform_points(example["landmarks"], matrix)
+    return dict(example, image=warp_image(example["image"], matrix), landmarks=points,
+                box=landmark_box(points))
+
+
+# --- Flip ----------------------------------------------------------------------------------------
+
+def flip(example):
+    """Mirrors image, landmarks (x -> W-1-x, indices permuted by FLIP_PERMUTATION) and box."""
+    image = example["image"]
+    last = tf.cast(tf.shape(image)[1], tf.float32) - 1.0
+    points = example["landmarks"]
+    mirrored = tf.stack([last - points[..., 0], points[..., 1]], axis=-1)
+    x0, y0, x1, y1 = tf.unstack(tf.cast(example["box"], tf.float32))
+    return dict(example, image=tf.reverse(image, axis=[1]),
+                landmarks=tf.gather(mirrored, lm.FLIP_PERMUTATION, axis=-2),
+                box=tf.stack([last - x1, y0, last - x0, y1]))
+
+
+def random_flip(example, seed, probability=0.5):
+    """`flip` with the given probability."""
+    do = tf.random.stateless_uniform([], seed) < probability
+    return tf.cond(do, lambda: flip(example), lambda: dict(example))
+
+
+# --- Rotation ------------------------------------------------------------------------------------
+
+def rotate(example, angle, centre=None):
+    """Turns image and landmarks by `angle` radians about `centre`; box <- landmark box.
+
+    `centre` defaults to the mean of the landmarks, the face centre that a rotation keeps in
+    place, so that rotating by +a then -a returns the points exactly. A turned box is no longer
+    axis-aligned: the returned box is the landmark box (eq. 4) of the turned points.
+    """
+    if centre is None:
+        centre = tf.reduce_mean(tf.cast(example["landmarks"], tf.float32), axis=0)
+    return _warp_example(example, similarity_matrix(centre, angle))
+
+
+def random_rotate(example, seed, max_degrees=MAX_ROTATION_DEGREES):
+    """`rotate` about the face centre by an angle uniform in [-max_degrees, max_degrees]."""
+    limit = max_degrees * math.pi / 180.0
+    return rotate(example, tf.random.stateless_uniform([], seed, -limit, limit))
+
+
+# --- Occlusion and photometric -----------------------------------------------------------------
+
+def strip_occlusion(example, seed, max_strips=MAX_STRIPS, thickness=STRIP_THICKNESS,
+                    length=STRIP_LENGTH):
+    """Paints 1..max_strips bars of random colour across the face; landmarks unchanged.
+
+    Each bar is centred at a uniform point of the box, turned by a uniform angle, with thickness
+    and length drawn as fractions of the box's larger side.
+    """
+    image = example["image"]
+    shape = tf.shape(image)
+    box = tf.cast(example["box"], tf.float32)
+    _, side = _box_centre_size(box)
+    seeds = split_seed(seed, 6)
+    count = tf.random.stateless_uniform([], seeds[0], 1, max_strips + 1, dtype=tf.int32)
+    lo, hi = box[:2], box[2:]
+    centres = lo + (hi - lo) * tf.random.stateless_uniform([max_strips, 2], seeds[1])
+    angles = tf.random.stateless_uniform([max_strips], seeds[2], 0.0, math.pi)
+    thick = side * tf.random.stateless_uniform([max_strips], seeds[3], *thickness)
+    long = side * tf.random.stateless_uniform([max_strips], seeds[4], *length)
+    colours = tf.random.stateless_uniform([max_strips, 3], seeds[5], 0.0, 255.0)
+    ys, xs = tf.meshgrid(tf.range(shape[0], dtype=tf.float32),
+                         tf.range(shape[1], dtype=tf.float32), indexing="ij")
+    out = tf.cast(image, tf.float32)
+    for k in range(max_strips):
+        dx, dy = xs - centres[k, 0], ys - centres[k, 1]
+        along = dx * tf.cos(angles[k]) + dy * tf.sin(angles[k])
+        across = -dx * tf.sin(angles[k]) + dy * tf.cos(angles[k])
+        inside = (tf.abs(along) <= long[k] / 2) & (tf.abs(across) <= thick[k] / 2) & (k < count)
+        out = tf.where(inside[..., None], colours[k], out)
+    return dict(example, image=_restore_dtype(out, image.dtype))
+
+
+def _gaussian_blur(image, sigma, taps=BLUR_TAPS):
+    """Separable Gaussian blur of an [H, W, C] float image (sigma in pixels, > 0)."""
+    offsets = tf.range(taps, dtype=tf.float32) - (taps - 1) / 2.0
+    kernel = tf.exp(-0.5 * tf.square(offsets / sigma))
+    kernel = kernel / tf.reduce_sum(kernel)
+    channels = tf.shape(image)[-1]
+    horizontal = tf.tile(tf.reshape(kernel, [1, taps, 1, 1]), [1, 1, channels, 1])
+    vertical = tf.reshape(horizontal, [taps, 1, channels, 1])
+    out = tf.nn.depthwise_conv2d(image[None], horizontal, [1, 1, 1, 1], "SAME")
+    return tf.nn.depthwise_conv2d(out, vertical, [1, 1, 1, 1], "SAME")[0]
+
+
+def photometric(example, seed, max_brightness=MAX_BRIGHTNESS_DELTA, contrast=CONTRAST_RANGE,
+                max_blur_sigma=MAX_BLUR_SIGMA, blur_probability=0.3):
+    """Random brightness shift, contrast about the mean, and (sometimes) Gaussian blur."""
+    image = example["image"]
+    seeds = split_seed(seed, 4)
+    out = tf.cast(image, tf.float32)
+    out = out + tf.random.stateless_uniform([], seeds[0], -max_brightness, max_brightness)
+    mean = tf.reduce_mean(out, axis=[0, 1], keepdims=True)
+    out = mean + (out - mean) * tf.random.stateless_uniform([], seeds[1], *contrast)
+    sigma = tf.random.stateless_uniform([], seeds[2], 0.3, max_blur_sigma)
+    blur = tf.random.stateless_uniform([], seeds[3]) < blur_probability
+    out = tf.cond(blur, lambda: _gaussian_blur(out, sigma), lambda: out)
+    return dict(example, image=_restore_dtype(tf.clip_by_value(out, 0.0, 255.0), image.dtype))
+
+
+# --- Box jitter ----------------------------------------------------------------------------------
+
+def jitter_box(example, seed, max_shift=BOX_SHIFT, max_scale=BOX_SCALE):
+    """Moves the box centre by up to `max_shift` of its size and rescales it by 1 +- max_scale.
+
+    The image and landmarks are untouched: the crop, not the face, moves.
+    """
+    box = tf.cast(example["box"], tf.float32)
+    seeds = split_seed(seed, 2)
+    centre, size = (box[:2] + box[2:]) / 2.0, box[2:] - box[:2]
+    centre = centre + size * tf.random.stateless_uniform([2], seeds[0], -max_shift, max_shift)
+    size = size * tf.random.stateless_uniform([], seeds[1], 1.0 - max_scale, 1.0 + max_scale)
+    return dict(example, box=tf.concat([centre - size / 2.0, centre + size / 2.0], axis=0))
+
+
+# --- Synthetic motion (BT) -----------------------------------------------------------------------
+
+def motion_matrices(seed, num_frames, centre, side, max_shift=MOTION_SHIFT,
+                    max_scale=MOTION_SCALE, max_degrees=MOTION_DEGREES):
+    """Forward 2x3 maps [T, 2, 3] of a smooth motion: linear between two random key poses.
+
+    The first key pose is the identity (frame 0 is the still itself); the second, reached at the
+    last frame, is a shift of up to `max_shift * side` per axis, a scale in 1 +- max_scale and a
+    turn of up to `max_degrees`, all about `centre`.
+    """
+    seeds = split_seed(seed, 3)
+    shift = side * tf.random.stateless_uniform([2], seeds[0], -max_shift, max_shift)
+    log_scale = tf.random.stateless_uniform([], seeds[1], math.log(1.0 - max_scale),
+                                            math.log(1.0 + max_scale))
+    limit = max_degrees * math.pi / 180.0
+    angle = tf.random.stateless_uniform([], seeds[2], -limit, limit)
+    steps = tf.linspace(0.0, 1.0, num_frames)
+    return tf.map_fn(
+        lambda t: similarity_matrix(centre, t * angle, tf.exp(t * log_scale), t * shift),
+        steps, fn_output_signature=tf.TensorSpec([2, 3], tf.float32))
+
+
+def smooth_motion(example, seed, num_frames, **motion_kwargs):
+    """A still moved smoothly over `num_frames` frames (see `motion_matrices`).
+
+    Returns:
+      {"frames": [T, H, W, 3] (image dtype), "landmarks": [T, 68, 2], "boxes": [T, 4]
+      landmark boxes, "matrices": [T, 2, 3]}.
+    """
+    centre, side = _box_centre_size(tf.cast(example["box"], tf.float32))
+    matrices = motion_matrices(seed, num_frames, centre, side, **motion_kwargs)
+    image = example["image"]
+    frames = tf.map_fn(lambda m: warp_image(image, m), matrices,
+                       fn_output_signature=tf.TensorSpec(None, image.dtype))
+    points = tf.map_fn(lambda m: transform_points(example["landmarks"], m), matrices)
+    return {"frames": frames, "landmarks": points, "boxes": landmark_box(points),
+            "matrices": matrices}
+
+
+# --- The paper's chain ---------------------------------------------------------------------------
+
+def augment_still(example, seed, flip_probability=0.5, rotate_probability=0.5,
+                  occlude_probability=0.3, photometric_probability=0.5):
+    """The training augmentations of paper III-E (flip, +-45 degrees, strips) plus photometric.
+
+    Each is applied with its probability; the box becomes the landmark box of the moved points.
+    """
+    seeds = split_seed(seed, 8)
+
+    def maybe(probability, which, fn, ex):
+        apply = tf.random.stateless_uniform([], seeds[which]) < probability
+        return tf.cond(apply, lambda: fn(ex, seeds[which + 4]), lambda: dict(ex))
+
+    example = dict(example, box=landmark_box(example["landmarks"]))
+    example = maybe(flip_probability, 0, lambda ex, s: flip(ex), example)
+    example = maybe(rotate_probability, 1, random_rotate, example)
+    example = maybe(occlude_probability, 2, strip_occlusion, example)
+    return maybe(photometric_probability, 3, photometric, example)

@@ -1,0 +1,167 @@
+"""Augmentations move image content and landmarks together, eagerly and inside tf.data."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from crct_tf import landmarks as lm
+from crct_tf.data import augment, synthetic
+
+SIZE = 160
+TOLERANCE = 0.25  # pixels: a dot must land within this of where its landmark says (measured: 0.04)
+
+
+def dot_points(offset_seed=0):
+    """68 points on a 12 x 6 grid 8 px apart with sub-pixel offsets, centred in the image."""
+    rng = np.random.default_rng(offset_seed)
+    grid = np.stack(np.meshgrid(np.arange(12), np.arange(6)), -1).reshape(-1, 2)[:68]
+    points = grid * 8.0 + [SIZE / 2 - 44, SIZE / 2 - 20] + rng.uniform(-0.4, 0.4, (68, 2))
+    return points.astype(np.float32)
+
+
+def dot_example(dtype=tf.float32, offset_seed=0):
+    points = dot_points(offset_seed)
+    image = synthetic.render_dots(points, SIZE, SIZE, sigma=1.0)
+    image = tf.saturate_cast(tf.round(image), dtype) if dtype.is_integer else image
+    return {"image": image, "landmarks": tf.constant(points),
+            "box": augment.landmark_box(points)}
+
+
+def assert_dots_at(image, points):
+    found = synthetic.measure_dots(np.asarray(image), np.asarray(points))
+    error = np.linalg.norm(found - np.asarray(points), axis=1)
+    assert np.all(np.isfinite(error)), "a dot is missing"
+    assert error.max() < TOLERANCE, f"dot {error.argmax()} is {error.max():.2f} px off"
+
+
+SEED = tf.constant([3, 7], tf.int64)
+
+
+def test_measure_dots_recovers_rendered_dots():
+    example = dot_example()
+    found = synthetic.measure_dots(example["image"].numpy(), example["landmarks"].numpy())
+    assert np.abs(found - example["landmarks"].numpy()).max() < 0.05
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.uint8])
+def test_flip_moves_dots_with_points_and_keeps_dtype(dtype):
+    example = dot_example(dtype)
+    flipped = augment.flip(example)
+    assert flipped["image"].dtype == dtype
+    assert_dots_at(flipped["image"], flipped["landmarks"])
+    np.testing.assert_allclose(flipped["landmarks"],
+                               lm.flip_landmarks(example["landmarks"].numpy(), SIZE), atol=1e-5)
+    np.testing.assert_allclose(flipped["box"], augment.landmark_box(flipped["landmarks"]),
+                               atol=1e-4)
+
+
+def test_flip_is_an_involution():
+    example = dot_example(tf.uint8)
+    twice = augment.flip(augment.flip(example))
+    np.testing.assert_array_equal(twice["image"], example["image"])
+    for key in ("landmarks", "box"):  # W-1-(W-1-x) is x up to float rounding
+        np.testing.assert_allclose(twice[key], example[key], atol=1e-4)
+
+
+@pytest.mark.parametrize("degrees", [-45.0, -10.0, 30.0, 45.0])
+def test_rotation_moves_dots_with_points(degrees):
+    example = dot_example()
+    turned = augment.rotate(example, degrees * math.pi / 180.0)
+    assert_dots_at(turned["image"], turned["landmarks"])
+
+
+def test_rotation_by_plus_then_minus_returns_points():
+    example = dot_example()
+    angle = 0.6
+    back = augment.rotate(augment.rotate(example, angle), -angle)
+    np.testing.assert_allclose(back["landmarks"], example["landmarks"], atol=1e-3)
+    assert_dots_at(back["image"], back["landmarks"])
+
+
+def test_strips_paint_near_the_face_only_and_keep_points():
+    example = dot_example(tf.uint8)
+    image = tf.fill([SIZE, SIZE, 3], tf.constant(128, tf.uint8))
+    example = dict(example, image=image)
+    occluded = augment.strip_occlusion(example, SEED)
+    np.testing.assert_array_equal(occluded["landmarks"], example["landmarks"])
+    changed = np.any(occluded["image"].numpy() != 128, axis=-1)
+    assert changed.sum() > 20
+    x0, y0, x1, y1 = example["box"].numpy()
+    side = max(x1 - x0, y1 - y0)
+    ys, xs = np.nonzero(changed)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    # A bar is centred in the box and at most 1.5 sides long: it stays within ~1.3 sides.
+    assert np.all(np.hypot(xs - cx, ys - cy) <= 1.35 * side)
+
+
+def test_photometric_keeps_geometry_and_range():
+    example = dot_example(tf.uint8)
+    out = augment.photometric(example, SEED, blur_probability=1.0)
+    assert out["image"].dtype == tf.uint8 and out["image"].shape == example["image"].shape
+    np.testing.assert_array_equal(out["landmarks"], example["landmarks"])
+    assert not np.array_equal(out["image"], example["image"])
+
+
+def test_jitter_box_moves_the_box_only_within_limits():
+    example = dot_example()
+    box = example["box"].numpy()
+    size = box[2:] - box[:2]
+    for k in range(20):
+        out = augment.jitter_box(example, tf.constant([k, 1], tf.int64), 0.05, 0.1)
+        np.testing.assert_array_equal(out["image"], example["image"])
+        np.testing.assert_array_equal(out["landmarks"], example["landmarks"])
+        new = out["box"].numpy()
+        shift = (new[:2] + new[2:]) / 2 - (box[:2] + box[2:]) / 2
+        assert np.all(np.abs(shift) <= 0.05 * size + 1e-4)
+        ratio = (new[2:] - new[:2]) / size
+        assert np.all(ratio >= 0.9 - 1e-5) and np.all(ratio <= 1.1 + 1e-5)
+        assert abs(ratio[0] - ratio[1]) < 1e-4
+
+
+def test_smooth_motion_moves_dots_with_points_smoothly():
+    example = dot_example()
+    motion = augment.smooth_motion(example, SEED, 5, max_degrees=20.0)
+    assert motion["frames"].shape == (5, SIZE, SIZE, 3)
+    np.testing.assert_allclose(motion["landmarks"][0], example["landmarks"], atol=1e-4)
+    for frame, points in zip(motion["frames"], motion["landmarks"]):
+        assert_dots_at(frame, points)
+    step = np.diff(motion["landmarks"].numpy(), axis=0)
+    assert np.abs(step).max() > 0.5  # it moves ...
+    assert np.abs(np.diff(step, axis=0)).max() < 0.2 * np.abs(step).max()  # ... smoothly
+
+
+RANDOM_AUGMENTATIONS = {
+    "random_flip": augment.random_flip,
+    "random_rotate": augment.random_rotate,
+    "strip_occlusion": augment.strip_occlusion,
+    "photometric": augment.photometric,
+    "jitter_box": augment.jitter_box,
+    "augment_still": augment.augment_still,
+}
+
+
+@pytest.mark.parametrize("name", sorted(RANDOM_AUGMENTATIONS))
+def test_random_augmentation_is_reproducible_eagerly_and_in_tf_data(name):
+    fn = RANDOM_AUGMENTATIONS[name]
+    example = dot_example(tf.uint8, offset_seed=1)
+    eager = fn(example, SEED)
+    dataset = tf.data.Dataset.from_tensors(example).map(lambda ex: fn(ex, SEED))
+    in_data = next(iter(dataset))
+    for key in ("image", "landmarks", "box"):
+        np.testing.assert_allclose(np.asarray(in_data[key], np.float32),
+                                   np.asarray(eager[key], np.float32), atol=1e-3)
+    again = fn(example, SEED)
+    np.testing.assert_array_equal(again["image"], eager["image"])
+    differs = [not np.array_equal(fn(example, tf.constant([s, 11], tf.int64))[key], eager[key])
+               for s in range(4) for key in ("image", "box")]
+    assert any(differs), f"{name} gives the same output for different seeds"
+
+
+def test_geometric_augmentations_inside_tf_data_keep_dots_on_points():
+    example = dot_example()
+    dataset = tf.data.Dataset.from_tensors(example).repeat(3).enumerate().map(
+        lambda i, ex: augment.random_rotate(augment.random_flip(ex, [i, 0]), [i, 1]))
+    for out in dataset:
+        assert_dots_at(out["image"], out["landmarks"])

@@ -1,0 +1,257 @@
+"""The FLL / FV / BT pipelines: geometry (dot tests), shapes, determinism, checkpointing."""
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from crct_tf import geometry
+from crct_tf import landmarks as lm
+from crct_tf.crop_settings import CropSettings
+from crct_tf.data import augment, bt_pipeline, common, fll_pipeline, fv_pipeline, synthetic
+
+SETTINGS = CropSettings()
+SIZE = 160
+SPACING = 12.0
+
+
+def dot_points(offset_seed):
+    """68 points of a 9 x 8 grid, SPACING apart with sub-pixel offsets: a roughly square face."""
+    rng = np.random.default_rng(offset_seed)
+    grid = np.stack(np.meshgrid(np.arange(9), np.arange(8)), -1).reshape(-1, 2)[:68]
+    centre = SIZE / 2 - np.array([4.0, 3.5]) * SPACING
+    return (grid * SPACING + centre + rng.uniform(-1, 1, (68, 2))).astype(np.float32)
+
+
+def dots_source(count):
+    """Dot-pattern examples: uint8 images whose dots sit exactly on the landmarks."""
+    points = np.stack([dot_points(i) for i in range(count)])
+    images = np.stack([synthetic.render_dots(p, SIZE, SIZE, sigma=1.5).numpy() for p in points])
+    return tf.data.Dataset.from_tensor_slices(
+        {"image": np.round(images).astype(np.uint8), "landmarks": points})
+
+
+def assert_dots_at(image, points, tolerance, radius=3):
+    found = synthetic.measure_dots(np.asarray(image), np.asarray(points), radius)
+    error = np.linalg.norm(found - np.asarray(points), axis=1)
+    assert np.all(np.isfinite(error)), "a dot is missing"
+    assert error.max() < tolerance, f"dot {error.argmax()} is {error.max():.2f} px off"
+
+
+def first_batches(dataset, count=2):
+    return [tf.nest.map_structure(np.asarray, b) for b in dataset.take(count)]
+
+
+def assert_same(a, b):
+    for x, y in zip(tf.nest.flatten(a), tf.nest.flatten(b)):
+        np.testing.assert_array_equal(x, y)
+
+
+def differ(a, b):
+    return any(not np.array_equal(x, y) for x, y in zip(tf.nest.flatten(a), tf.nest.flatten(b)))
+
+
+@pytest.fixture(scope="module")
+def photos():
+    from crct_tf.datasets.crct_bootstrap import load_bootstrap_examples
+    return load_bootstrap_examples("val")[:4]
+
+
+# --- FLL -----------------------------------------------------------------------------------------
+
+def test_fll_inverse_crop_returns_landmarks_to_the_photo(photos):
+    source = common.dataset_from_examples(photos)
+    dataset = fll_pipeline.make_fll_dataset(source, SETTINGS, 4, augment=False, repeat=False,
+                                            shuffle_buffer=0, with_windows=True)
+    crops, points, windows = next(iter(dataset))
+    assert crops.shape == (4, 128, 128, 3) and crops.dtype == tf.float32
+    back = geometry.points_from_crop(points, windows, SETTINGS.input_size)
+    np.testing.assert_allclose(back, np.stack([p["landmarks"] for p in photos]), atol=2e-3)
+    # The crop is the tracker's crop: the OpenCV twin cuts the same pixels.
+    reference = geometry.crop_image(photos[0]["image"], windows[0].numpy(), 128)
+    assert np.abs(crops[0].numpy() - reference).mean() < 1.0
+
+
+def test_fll_crops_show_dots_where_the_landmarks_say():
+    crops, points = next(iter(fll_pipeline.make_fll_dataset(
+        dots_source(2), SETTINGS, 2, augment=False, repeat=False, shuffle_buffer=0)))
+    for crop, pts in zip(crops, points):
+        assert_dots_at(crop, pts, 0.3)
+
+
+def test_fll_is_deterministic_given_the_seed():
+    def batches(seed):
+        return first_batches(fll_pipeline.make_fll_dataset(
+            synthetic.synthetic_faces(6), SETTINGS, 3, seed=seed))
+    a, b, c = batches(5), batches(5), batches(6)
+    assert_same(a, b)
+    assert differ(a, c)
+    assert differ(a[0], a[1])
+
+
+# --- FV ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fraction_range", [fv_pipeline.POSITIVE_SHIFT,
+                                            fv_pipeline.NEGATIVE_SHIFT])
+@pytest.mark.parametrize("per_point", [False, True])
+def test_shifted_landmarks_move_by_the_stated_amount(fraction_range, per_point):
+    points = dot_points(0)
+    box = lm.box_from_landmarks(points)
+    side = max(box[2] - box[0], box[3] - box[1])
+    distances = []
+    for k in range(30):
+        moved = fv_pipeline.shift_landmarks(tf.constant(points), tf.constant([k, 4], tf.int64),
+                                            fraction_range, per_point).numpy()
+        distances.append(np.linalg.norm(moved - points, axis=1) / side)
+    distances = np.concatenate(distances)
+    assert distances.min() >= fraction_range[0] - 1e-5
+    assert distances.max() <= fraction_range[1] + 1e-5
+    assert distances.max() - distances.min() > 0.5 * (fraction_range[1] - fraction_range[0])
+
+
+def test_random_position_is_always_far_from_the_face():
+    points = tf.constant(dot_points(0))
+    side = float(tf.reduce_max(augment.landmark_box(points)[2:] - augment.landmark_box(points)[:2]))
+    for k in range(30):
+        moved = fv_pipeline.random_position(points, [SIZE, SIZE, 3], tf.constant([k, 9], tf.int64))
+        offset = (moved - points).numpy()
+        assert np.allclose(offset, offset[0], atol=1e-4)  # the whole shape moves
+        assert np.linalg.norm(offset[0]) >= fv_pipeline.NEGATIVE_SHIFT[1] * side - 1e-3
+
+
+def test_fv_examples_have_the_stated_kinds_and_patches():
+    stream = common.seeded_stream(synthetic.synthetic_faces(8), 0, fv_pipeline.SALT)
+    kinds = set()
+    for index, seed, example in stream.take(32):
+        label = fv_pipeline._label(index, 0.5)
+        out = fv_pipeline.fv_example(example, seed, label, SETTINGS, do_augment=False)
+        kind, true = int(out["kind"]), example["landmarks"]
+        kinds.add(kind)
+        assert int(out["label"]) == int(kind in (fv_pipeline.KIND_TRUE,
+                                                 fv_pipeline.KIND_SMALL_SHIFT))
+        patches = out["patches"].numpy()
+        assert patches.shape == (68, 12, 12, 3)
+        if kind == fv_pipeline.KIND_TRUE:
+            expected = geometry.tf_landmark_patches(
+                example["image"][None], true[None], augment.landmark_box(true)[None])[0]
+            np.testing.assert_allclose(patches, expected, atol=1e-3)
+        elif kind == fv_pipeline.KIND_FLAT:
+            assert np.ptp(patches.reshape(-1, 3), axis=0).max() < 1e-3
+        else:
+            box = augment.landmark_box(true)
+            side = float(tf.reduce_max(box[2:] - box[:2]))
+            distance = np.linalg.norm(out["landmarks"] - true, axis=1) / side
+            low = {fv_pipeline.KIND_SMALL_SHIFT: fv_pipeline.POSITIVE_SHIFT[0],
+                   fv_pipeline.KIND_SHIFT: fv_pipeline.NEGATIVE_SHIFT[0],
+                   fv_pipeline.KIND_RANDOM_POSITION: fv_pipeline.NEGATIVE_SHIFT[1]}[kind]
+            assert distance.min() >= low - 1e-4
+            if kind == fv_pipeline.KIND_SMALL_SHIFT:
+                assert distance.max() <= fv_pipeline.POSITIVE_SHIFT[1] + 1e-4
+            if kind == fv_pipeline.KIND_SHIFT:
+                assert distance.max() <= fv_pipeline.NEGATIVE_SHIFT[1] + 1e-4
+    assert kinds == set(range(5))
+
+
+def test_fv_batches_are_balanced_shaped_and_deterministic():
+    def batches(seed):
+        return first_batches(fv_pipeline.make_fv_dataset(
+            synthetic.synthetic_faces(6), SETTINGS, 8, seed=seed))
+    a, b, c = batches(1), batches(1), batches(2)
+    patches, labels = a[0]
+    assert patches.shape == (8, 68, 12, 12, 3) and patches.dtype == np.float32
+    assert labels.dtype == np.float32 and labels.sum() == 4
+    assert_same(a, b)
+    assert differ(a, c)
+
+
+# --- BT ------------------------------------------------------------------------------------------
+
+def test_bt_synthetic_motion_moves_ground_truth_with_the_dots():
+    batch = next(iter(bt_pipeline.make_bt_dataset(
+        dots_source(2), SETTINGS, 2, 4, augment=False, repeat=False, shuffle_buffer=0)))
+    frames, points = batch["frames"].numpy(), batch["landmarks"].numpy()
+    assert frames.shape == (2, 4, 256, 256, 3) and frames.dtype == np.uint8
+    assert points.shape == (2, 4, 68, 2) and points.dtype == np.float32
+    assert np.abs(points[:, -1] - points[:, 0]).max() > 1.0  # the face moved
+    for sequence, truth in zip(frames, points):
+        for frame, pts in zip(sequence, truth):
+            assert_dots_at(frame, pts, 0.4)
+
+
+def test_bt_crop_pair_puts_ground_truth_where_points_to_crop_says():
+    batch = next(iter(bt_pipeline.make_bt_dataset(
+        dots_source(2), SETTINGS, 2, 2, augment=False, repeat=False, shuffle_buffer=0)))
+    frames, points = batch["frames"], batch["landmarks"]
+    prev_boxes = augment.landmark_box(points[:, 0])
+    prev_crops, cur_crops, windows = bt_pipeline.bt_crop_pair(
+        frames[:, 0], frames[:, 1], prev_boxes, SETTINGS)
+    assert prev_crops.shape == cur_crops.shape == (2, 128, 128, 3)
+    np.testing.assert_allclose(windows, geometry.tf_square_context_box(prev_boxes, 2.0))
+    for t, crops in ((0, prev_crops), (1, cur_crops)):
+        in_crop = geometry.points_to_crop(points[:, t], windows, SETTINGS.input_size)
+        for crop, pts in zip(crops, in_crop):
+            assert_dots_at(crop, pts, 0.5, radius=2)
+
+
+def test_bt_is_deterministic_given_the_seed():
+    def batches(seed):
+        return first_batches(bt_pipeline.make_bt_dataset(
+            synthetic.synthetic_faces(4), SETTINGS, 2, 3, seed=seed, region_size=96), 1)
+    a, b, c = batches(3), batches(3), batches(4)
+    assert_same(a, b)
+    assert differ(a, c)
+
+
+def write_tiny_video(folder, num_frames=10, missing=(6,)):
+    """A 300-VW-layout video folder of moving dots; frames in `missing` get no .pts."""
+    annot = os.path.join(folder, "annot")
+    os.makedirs(annot)
+    # FFV1 is lossless: the dots come back exactly as drawn.
+    writer = cv2.VideoWriter(os.path.join(folder, "vid.avi"), cv2.VideoWriter_fourcc(*"FFV1"),
+                             25, (SIZE, SIZE))
+    if not writer.isOpened():
+        pytest.skip("this OpenCV build cannot write FFV1 video")
+    for index in range(num_frames):
+        points = dot_points(0) + [index * 0.7, -index * 0.4]
+        image = np.round(synthetic.render_dots(points, SIZE, SIZE, sigma=1.5).numpy())
+        writer.write(image.astype(np.uint8))
+        if index not in missing:
+            lm.write_pts(os.path.join(annot, f"{index + 1:06d}.pts"), points)
+    writer.release()
+
+
+@pytest.mark.parametrize("frame_step, expected", [(1, 3), (3, 1)])
+def test_bt_video_sequences_follow_the_annotated_frames(tmp_path, frame_step, expected):
+    folder = str(tmp_path / "001")
+    write_tiny_video(folder)
+    dataset = bt_pipeline.make_bt_video_dataset(
+        [folder], SETTINGS, 1, 3 if frame_step == 1 else 2, augment=False, repeat=False,
+        frame_step=frame_step, shuffle_buffer=0, region_size=256)
+    batches = first_batches(dataset, 10)
+    assert len(batches) == expected  # sequences never bridge frame 6, which has no .pts
+    for batch in batches:
+        for frame, pts in zip(batch["frames"][0], batch["landmarks"][0]):
+            assert_dots_at(frame, pts, 0.4)
+
+
+# --- Checkpointable iterators --------------------------------------------------------------------
+
+PIPELINES = {
+    "fll": lambda: fll_pipeline.make_fll_dataset(synthetic.synthetic_faces(4), SETTINGS, 2),
+    "fv": lambda: fv_pipeline.make_fv_dataset(synthetic.synthetic_faces(4), SETTINGS, 2),
+    "bt": lambda: bt_pipeline.make_bt_dataset(synthetic.synthetic_faces(4), SETTINGS, 1, 2,
+                                              region_size=64),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINES))
+def test_iterator_checkpoint_resumes_the_same_stream(tmp_path, name):
+    iterator = iter(PIPELINES[name]())
+    next(iterator)
+    checkpoint = tf.train.Checkpoint(iterator=iterator)
+    path = checkpoint.save(str(tmp_path / "ckpt"))
+    expected = tf.nest.map_structure(np.asarray, next(iterator))
+    checkpoint.restore(path)
+    assert_same(expected, tf.nest.map_structure(np.asarray, next(iterator)))
