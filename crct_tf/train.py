@@ -102,7 +102,9 @@ def main(argv):
     from crct_tf.crop_settings import CropSettings
     from crct_tf.training import inputs, loop, run_setup, tasks
 
-    if FLAGS.model is None:
+    if FLAGS.mode == "eval" and not FLAGS.model_dir:
+        _fail("--mode=eval needs --model_dir, the run to evaluate")
+    if FLAGS.mode == "train" and FLAGS.model is None:
         _fail("--model is required (bt, fv or fll), usually through --flagfile=configs/X.cfg")
     model_dir = FLAGS.model_dir or os.path.join("runs", FLAGS.model)
     settings = CropSettings(input_size=FLAGS.input_size, bt_context=FLAGS.bt_context,

@@ -136,8 +136,11 @@ def training_dataset(model, sources, settings, batch_size, seed, seq_len=None, f
     raise InputError(f"unknown model {model!r}")
 
 
-def evaluation_batches(model, sources, settings, max_examples=0, batch_size=8):
-    """One pass without augmentation (FLL: crops of the true box; BT: pairs of frames)."""
+def evaluation_batches(model, sources, settings, max_examples=0, batch_size=1):
+    """One pass without augmentation (FLL: crops of the true box; BT: pairs of frames).
+
+    Batches of one by default, so that no example is dropped by `drop_remainder`.
+    """
     from crct_tf.data import bt_pipeline, fll_pipeline
     if model == "bt" and sources.names[0] in VIDEO_DATASETS:
         dataset = bt_pipeline.make_bt_video_dataset(
