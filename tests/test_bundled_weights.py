@@ -77,3 +77,20 @@ def test_validator_accepts_faces_and_rejects_background(bundled, demo_clip):
         points = (MEAN_SHAPE_UNIT_BOX * side + [x0, y0]).astype(np.float32)
         background.append(p_face(frame, points))
     assert max(background) < 0.5, background
+
+
+def test_no_face_is_reported_on_frames_without_one(bundled, mtcnn_detector):
+    from crct_tf import detection
+    from crct_tf.tracking.frame_step import FrameSteps
+    from crct_tf.tracking.tracker import Tracker
+
+    steps = FrameSteps(bundled.bt, bundled.fv, bundled.fll, bundled.settings)
+    tracker = Tracker.from_constants(
+        steps, {"tracker": bundled.tracker, "mtcnn_box_map": bundled.mtcnn_box_map},
+        detect=lambda rgb: detection.detect_faces(mtcnn_detector, rgb))
+    rng = np.random.default_rng(0)
+    for _ in range(8):   # a moving smooth texture: no face anywhere
+        noise = cv2.GaussianBlur(rng.uniform(0, 255, (144, 176, 3)).astype(np.float32), (0, 0), 6)
+        frame = np.clip((noise - noise.mean()) * 4 + 128, 0, 255).astype(np.uint8)
+        result = tracker.track(frame)
+        assert result.status == "searching" and result.landmarks is None
