@@ -183,12 +183,13 @@ def test_build_cli(tmp_path, capsys):
     assert "train: 2" in capsys.readouterr().out
     assert build.main(["nope", "--manual_dir", str(tmp_path)]) == 2
     assert build.main(["vw300", "--manual_dir", str(tmp_path / "missing")]) == 2
-    assert build.main(["ibug300w", "--manual_dir", str(tmp_path), "--config", "2d"]) == 2
+    assert build.main(["ibug300w", "--manual_dir", str(tmp_path), "--config", "3d"]) == 2
     assert build.main(["vw300", "--manual_dir", str(tmp_path / "data"),
                        "--data_dir", str(tmp_path / "tfds2")]) == 2  # no 300-VW video there
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 4 and all(line.startswith("error: ") for line in errors)
     assert "unknown dataset 'nope'" in errors[0] and "missing" in errors[1]
+    assert "unknown config '3d' for ibug300w; expected: 2d, 3da2d" in errors[2]
     with pytest.raises(SystemExit) as exit_info:
         build.main(["menpo2d", "--bogus"])
     assert exit_info.value.code == 2

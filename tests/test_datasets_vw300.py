@@ -96,8 +96,11 @@ def prepared(tree, tmp_path_factory):
 
 def test_registered():
     for name in datasets.BUILDER_NAMES:
-        assert tfds.builder_cls(name).MANUAL_DOWNLOAD_INSTRUCTIONS
-    assert set(tfds.builder_cls("vw300").builder_configs) == {"2d", "3da2d"}
+        if name != "crct_bootstrap":          # the project's own photos: no manual_dir
+            assert tfds.builder_cls(name).MANUAL_DOWNLOAD_INSTRUCTIONS
+    for name in ("vw300", "ibug300w", "menpo2d"):
+        assert set(tfds.builder_cls(name).builder_configs) == {"2d", "3da2d"}
+        assert tfds.builder(name).builder_config.name == "2d"
 
 
 def test_iter_video_reads_annotated_frames_in_order(tree):

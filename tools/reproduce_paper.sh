@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Reproduces the CRCT paper's Tables I and II (Aspandi et al., FG 2019) from the datasets.
+# Reproduces the CRCT paper's Tables I, II and III (Aspandi et al., FG 2019) from the datasets.
 #
-# Who this is for: someone who holds 300-VW, 300-W and Menpo (2D) and a GPU. Training takes days
+# Who this is for: someone who holds 300-VW, 300-W and Menpo (2D) and a GPU; Table III also needs
+# their 3D-aware 2D (3DA-2D) labels (docs/3da2d.md). Training takes days
 # (the paper: 2-3 days per BT sequence length and about 2 days for FLL and FV on two Tesla GPUs);
 # tracking the 64 test videos takes a few hours per tracker; evaluation takes minutes.
 #
@@ -11,15 +12,21 @@
 #   export MENPO_DIR=/data/menpo2d      # Menpo 2D training images and .pts files
 #   tools/reproduce_paper.sh [prepare|train|export|track|evaluate|all]   # default: all
 #
+# Table III (3DA-2D landmarks), once the 3DA-2D labels are in place (docs/3da2d.md): 300-VW's in
+# $VW300_DIR/NNN/annot2/, 300-W's and Menpo's as <stem>_3d.pts beside the images:
+#   tools/reproduce_paper.sh [prepare_3d|train_3d|export_3d|track_3d|evaluate_3d|table3]
+#
 # Optional variables:
 #   WORK_DIR      where runs/, bundles/, preds/ and results/ go (default: outputs/reproduce)
 #   TFDS_DIR      TFDS data_dir of the prepared datasets (default: $WORK_DIR/tensorflow_datasets)
 #   SEQ_LENGTHS   BT sequence lengths to train and track (default: "2 4 8 16 32")
 #   IJCV_ERRORS   folder of the per-frame errors released by Chrysos et al. (IJCV 2018); when set,
 #                 the ME_CFSS reference row is added to Table II (e.g. ../shared/data/ijcv2018_errors)
+#   IBUG300W_3D_DIR, MENPO_3D_DIR   where the 300-W / Menpo images with <stem>_3d.pts labels are
+#                 (default: IBUG300W_DIR, MENPO_DIR)
 #
 # Each stage skips nothing and overwrites its own outputs; run the stages one by one to resume.
-# Table III (3DA-2D landmarks) is not covered: it needs the 3D-aligned 300-VW annotations.
+# "all" runs Tables I and II; "table3" runs the five *_3d stages.
 
 set -euo pipefail
 
@@ -43,6 +50,8 @@ cd "$(dirname "$0")/.."                      # the repository root
 WORK_DIR="${WORK_DIR:-outputs/reproduce}"
 TFDS_DIR="${TFDS_DIR:-$WORK_DIR/tensorflow_datasets}"
 SEQ_LENGTHS="${SEQ_LENGTHS:-2 4 8 16 32}"
+IBUG300W_3D_DIR="${IBUG300W_3D_DIR:-$IBUG300W_DIR}"
+MENPO_3D_DIR="${MENPO_3D_DIR:-$MENPO_DIR}"
 STAGE="${1:-all}"
 mkdir -p "$WORK_DIR"
 
@@ -52,10 +61,10 @@ print(' '.join(v))")
 
 # The ground-truth landmark box of a video's first frame, "x0,y0,x1,y1" (0-based pixels): every
 # tracker starts from it, as in the paper ("all trackers are initialized with ... the ground truth").
-gt_box() {
+gt_box() {   # gt_box VIDEO [ANNOT_DIR]: annot (2D, default) or annot2 (3DA-2D)
   python -c "import sys; from crct_tf.landmarks import read_pts, box_from_landmarks; \
 print(','.join(f'{v:.2f}' for v in box_from_landmarks(read_pts(sys.argv[1]))))" \
-    "$VW300_DIR/$1/annot/000001.pts"
+    "$VW300_DIR/$1/${2:-annot}/000001.pts"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -102,13 +111,18 @@ export_bundles() {
 # 4. Tracking every test video. Outputs per tracker T: preds/T/NNN.csv (boxes, Table I) and
 #    preds/T/NNN/annot/000001.pts ... (tracked frames only, Table II).
 # ---------------------------------------------------------------------------------------------
-track_all() {   # track_all NAME MODE BUNDLE
-  local name=$1 mode=$2 bundle=$3 v
+track_all() {   # track_all NAME MODE BUNDLE [ANNOT_DIR]: the test videos that have ANNOT_DIR/
+  local name=$1 mode=$2 bundle=$3 annot=${4:-annot} v skipped=()
   for v in $TEST_VIDEOS; do
+    if [[ ! -d "$VW300_DIR/$v/$annot" ]]; then skipped+=("$v"); continue; fi
     python tools/track_video.py --input "$VW300_DIR/$v/vid.avi" --weights "$bundle" \
-      --mode "$mode" --init_box "$(gt_box "$v")" --save_pts --no_video --overwrite \
+      --mode "$mode" --init_box "$(gt_box "$v" "$annot")" --save_pts --no_video --overwrite \
       --output_dir "$WORK_DIR/preds/$name"
   done
+  if (( ${#skipped[@]} )); then
+    echo "reproduce_paper.sh: $name: ${#skipped[@]} test videos without $annot/ not tracked:" \
+         "${skipped[*]}" >&2
+  fi
 }
 
 track() {
@@ -156,6 +170,70 @@ evaluate() {
     --categories 1,2,3 --output_dir "$WORK_DIR/results/table2"
 }
 
+# =============================================================================================
+# Table III: 3DA-2D landmark tracking (paper IV-C). The same five stages on the 3D-aware 2D
+# labels: vw300/3da2d reads NNN/annot2/ (the 3DA-2D videos are a subset of 300-VW: videos
+# without annot2/ are skipped with a warning), ibug300w/3da2d and menpo2d/3da2d read
+# <stem>_3d.pts beside the images (tools/convert_ls3dw.py writes them from LS3D-W / 300W-LP .mat).
+# =============================================================================================
+prepare_3d() {
+  python -m crct_tf.datasets.build vw300 --config 3da2d --manual_dir "$VW300_DIR" \
+    --data_dir "$TFDS_DIR"
+  python -m crct_tf.datasets.build ibug300w --config 3da2d --manual_dir "$IBUG300W_3D_DIR" \
+    --data_dir "$TFDS_DIR"
+  python -m crct_tf.datasets.build menpo2d --config 3da2d --manual_dir "$MENPO_3D_DIR" \
+    --data_dir "$TFDS_DIR"
+}
+
+train_3d() {    # configs/*_3d.cfg: FLL and FV on 3DA-2D images, BT on the annot2/ videos
+  local common=(--data_dir "$TFDS_DIR")
+  python -m crct_tf.train --flagfile=configs/fll_3d.cfg "${common[@]}" \
+    --manual_dir "$IBUG300W_3D_DIR,$MENPO_3D_DIR" --model_dir "$WORK_DIR/runs/fll_3d"
+  python -m crct_tf.train --flagfile=configs/fv_3d.cfg "${common[@]}" \
+    --manual_dir "$IBUG300W_3D_DIR,$MENPO_3D_DIR" --model_dir "$WORK_DIR/runs/fv_3d"
+  for n in $SEQ_LENGTHS; do
+    python -m crct_tf.train --flagfile="configs/bt_seq${n}_3d.cfg" "${common[@]}" \
+      --manual_dir "$VW300_DIR" --init_from "$WORK_DIR/runs/fll_3d" \
+      --model_dir "$WORK_DIR/runs/bt_seq${n}_3d"
+  done
+}
+
+export_3d() {
+  for n in $SEQ_LENGTHS; do
+    python -m crct_tf.export --format bundle --model_dir "$WORK_DIR/runs/fll_3d" \
+      --model_dir "$WORK_DIR/runs/fv_3d" --model_dir "$WORK_DIR/runs/bt_seq${n}_3d" \
+      --export_dir "$WORK_DIR/bundles/crct_${n}_3d"
+  done
+}
+
+track_3d() {    # the test videos with annot2/, started from their first 3DA-2D box
+  for n in $SEQ_LENGTHS; do
+    track_all "CRCT_${n}_3D" crct "$WORK_DIR/bundles/crct_${n}_3d" annot2
+  done
+  local first
+  first=$(echo "$SEQ_LENGTHS" | awk '{print $1}')
+  track_all FLL_MT_3D fll_mt "$WORK_DIR/bundles/crct_${first}_3d" annot2
+}
+
+evaluate_3d() {
+  local n table3=()
+  for n in $SEQ_LENGTHS; do table3+=(--pred_dir "$WORK_DIR/preds/CRCT_${n}_3D"); done
+  table3+=(--pred_dir "$WORK_DIR/preds/FLL_MT_3D")
+  # Table III: AUC (NME <= 0.08) / FR % per category against NNN/annot2/; the tracker wrote its
+  # predictions to NNN/annot/, hence --pred_annot_dir annot.
+  #                 category 1      category 2      category 3
+  #   CRCT_2_3D     0.760 / 0.09    0.772 / 0.20    0.605 / 9.97
+  #   CRCT_4_3D     0.760 / 0.14    0.772 / 0.19    0.603 / 10.0
+  #   CRCT_8_3D     0.758 / 0.34    0.773 / 0.20    0.603 / 10.2
+  #   CRCT_16_3D    0.750 / 1.36    0.771 / 0.22    0.604 / 10.3
+  #   CRCT_32_3D    0.747 / 1.72    0.770 / 0.21    0.596 / 10.6
+  #   FLL_MT_3D     0.730 / 4.14    0.757 / 0.45    0.603 / 11.5
+  # (other trackers, not run here: FA_MD_3D 0.732/1.35, 0.757/0.90, 0.544/14.2; FA_MT_3D
+  # 0.706/2.41, 0.722/0.57, 0.566/10.3). Plots: ced_cat*.png (paper Fig. 4).
+  python -m crct_tf.evaluate "${table3[@]}" --gt_dir "$VW300_DIR" --annot_dir annot2 \
+    --pred_annot_dir annot --categories 1,2,3 --output_dir "$WORK_DIR/results/table3"
+}
+
 case "$STAGE" in
   prepare) prepare ;;
   train) train ;;
@@ -163,6 +241,13 @@ case "$STAGE" in
   track) track ;;
   evaluate) evaluate ;;
   all) prepare; train; export_bundles; track; evaluate ;;
-  *) echo "reproduce_paper.sh: unknown stage '$STAGE' (prepare|train|export|track|evaluate|all)" >&2
+  prepare_3d) prepare_3d ;;
+  train_3d) train_3d ;;
+  export_3d) export_3d ;;
+  track_3d) track_3d ;;
+  evaluate_3d) evaluate_3d ;;
+  table3) prepare_3d; train_3d; export_3d; track_3d; evaluate_3d ;;
+  *) echo "reproduce_paper.sh: unknown stage '$STAGE' (prepare|train|export|track|evaluate|all," \
+          "prepare_3d|train_3d|export_3d|track_3d|evaluate_3d|table3)" >&2
      exit 2 ;;
 esac

@@ -3,12 +3,14 @@
 Importing this package registers the builders with TFDS:
 
 - `vw300`: 300-VW video frames (configs `2d`, `3da2d`), splits train / test_cat1..3;
-- `ibug300w`: 300-W images, splits train / test_common / test_challenging / test_full / test_300w;
-- `menpo2d`: Menpo 2D semi-frontal images, splits train (/ test);
+- `ibug300w`: 300-W images (configs `2d`, `3da2d`), splits train / test_common /
+  test_challenging / test_full / test_300w;
+- `menpo2d`: Menpo 2D semi-frontal images (configs `2d`, `3da2d`), splits train (/ test);
 - `crct_bootstrap`: the project's own 118 facenet photos with teacher labels (no manual_dir).
 
-Each reads the user's download through TFDS `manual_dir` (see `docs/datasets.md`);
-`python -m crct_tf.datasets.build NAME --manual_dir DIR` prepares one.
+`2d` is the default config; `3da2d` reads 3D-aware 2D labels (`NNN/annot2/`, `<stem>_3d.pts`;
+see `docs/3da2d.md`). Each reads the user's download through TFDS `manual_dir` (see
+`docs/datasets.md`); `python -m crct_tf.datasets.build NAME --manual_dir DIR` prepares one.
 """
 
 from crct_tf.datasets import ibug300w  # noqa: F401  (registers "ibug300w")

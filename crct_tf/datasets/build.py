@@ -2,6 +2,7 @@
 
     python -m crct_tf.datasets.build vw300 --manual_dir ~/data/300VW --config 3da2d
     python -m crct_tf.datasets.build ibug300w --manual_dir ~/data/300W --data_dir ~/tfds
+    python -m crct_tf.datasets.build menpo2d --manual_dir ~/data/menpo --config 3da2d
 
 Exits 0 after printing the prepared folder and the examples per split; exits 2 with one line on
 bad input (unknown dataset or config, missing folder, unreadable video, malformed `.pts`).
@@ -33,7 +34,8 @@ def _parser():
     parser.add_argument("--data_dir", default=None,
                         help="where TFDS writes the prepared data (default: TFDS's, "
                              "~/tensorflow_datasets)")
-    parser.add_argument("--config", default=None, help="builder config, e.g. 2d or 3da2d (vw300)")
+    parser.add_argument("--config", default=None, help="builder config: 2d (default) or 3da2d "
+                                                         "(vw300, ibug300w, menpo2d)")
     return parser
 
 

@@ -4,6 +4,9 @@ The distributed archives extract to `afw/`, `helen/{trainset,testset}/`, `lfpw/{
 and `ibug/`, each image (`.jpg`/`.png`) next to a same-name `.pts`; the official 300-W challenge
 test set extracts to `300W/01_Indoor/` and `300W/02_Outdoor/`. The splits are the usual ones of the
 facial landmark literature.
+
+Configs: `2d` (default) reads the same-name `.pts` beside each image; `3da2d` reads 3DA-2D labels
+`<stem>_3d.pts` beside it (see `image_files.ImageLabelsConfig` for a parallel label folder).
 """
 
 import os
@@ -28,17 +31,26 @@ SPLIT_FOLDERS = {
 SPLITS = tuple(SPLIT_FOLDERS)
 
 
-def find_split_folders(root, split):
-    """The existing folders of a split, warning about the split's missing folders.
+def find_split_folders(root, split, layout=image_files.LabelLayout()):
+    """The existing, labelled folders of a split, warning about the split's other folders.
+
+    Args:
+      root: the dataset root.
+      split: a key of `SPLIT_FOLDERS`.
+      layout: where the labels are; a folder holding no label file of this layout is skipped
+        with a warning naming it (e.g. a folder without 3DA-2D labels).
 
     Returns:
-      A list of absolute folder paths; empty when none of the split's folders exists.
+      A list of absolute folder paths; empty when none of the split's folders is usable.
     """
     found, missing = [], []
     for alternatives in SPLIT_FOLDERS[split]:
         folder = next((f for f in (find_subdir(root, a) for a in alternatives) if f), None)
         if folder is None:
             missing.append(alternatives[0])
+        elif not layout.has_labels(root, folder):
+            logging.warning("300-W split %s: folder %s has no label files (%s), skipped",
+                            split, folder, layout.describe())
         else:
             found.append(folder)
     if found and missing:
@@ -47,15 +59,15 @@ def find_split_folders(root, split):
     return found
 
 
-def list_splits(root):
-    """{split: folders} for the splits of 300-W with at least one folder in `root`.
+def list_splits(root, layout=image_files.LabelLayout()):
+    """{split: folders} for the splits of 300-W with at least one labelled folder in `root`.
 
     Raises:
-      DatasetError: when no folder of any split is found.
+      DatasetError: when no labelled folder of any split is found.
     """
     splits = {}
     for split in SPLITS:
-        folders = find_split_folders(root, split)
+        folders = find_split_folders(root, split, layout)
         if folders:
             splits[split] = folders
         else:
@@ -63,7 +75,7 @@ def list_splits(root):
     if not splits:
         raise DatasetError(f"300-W: none of the folders afw, helen/trainset, helen/testset, "
                            f"lfpw/trainset, lfpw/testset, ibug, 300W/01_Indoor, "
-                           f"300W/02_Outdoor found in {root}")
+                           f"300W/02_Outdoor with labels ({layout.describe()}) found in {root}")
     return splits
 
 
@@ -72,6 +84,9 @@ class Ibug300w(tfds.core.GeneratorBasedBuilder):
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
+    # Configs change the prepared data's path (ibug300w/2d/1.0.0): `2d` is the default.
+    BUILDER_CONFIGS = image_files.label_configs("300-W")
+    DEFAULT_CONFIG_NAME = "2d"
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
     Download the 300-W data from the ibug 300-W challenge site (Imperial College London,
     intelligent behaviour understanding group): the re-annotated AFW, HELEN, LFPW and IBUG
@@ -87,6 +102,10 @@ class Ibug300w(tfds.core.GeneratorBasedBuilder):
     Splits: train (afw + helen/trainset + lfpw/trainset, 3148 faces), test_common
     (helen/testset + lfpw/testset, 554), test_challenging (ibug, 135), test_full (689) and
     test_300w (600). Splits whose folders are all absent are left out.
+
+    Config 3da2d reads 3DA-2D labels named `<stem>_3d.pts` beside the images instead (e.g.
+    written from LS3D-W / 300W-LP `.mat` files by tools/convert_ls3dw.py); folders without
+    them are skipped with a warning.
     """
 
     def _info(self):
@@ -98,13 +117,14 @@ class Ibug300w(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         root = resolve_root(dl_manager.manual_dir, NAME)
-        return {split: self._generate_examples(root, folders)
-                for split, folders in list_splits(root).items()}
+        layout = self.builder_config.layout
+        return {split: self._generate_examples(root, folders, layout)
+                for split, folders in list_splits(root, layout).items()}
 
-    def _generate_examples(self, root, folders):
-        pairs = image_files.collect_folders(root, folders)
+    def _generate_examples(self, root, folders, layout):
+        pairs = image_files.collect_folders(root, folders, layout)
         if not pairs:
-            raise DatasetError(f"300-W: no image with a .pts file in "
+            raise DatasetError(f"300-W: no image with a .pts file ({layout.describe()}) in "
                                f"{', '.join(os.path.relpath(f, root) for f in folders)} "
                                f"under {root}")
         yield from image_files.generate_image_examples(root, pairs)

@@ -90,8 +90,12 @@ def list_vw300_videos(root, split, annot_dir="annot"):
         logging.warning("300-VW split %s: video %s has no %s/ folder, skipped",
                         split, os.path.join(root, video_id), annot_dir)
     if not entries:
+        # e.g. config 3da2d on a split none of whose videos has 3DA-2D labels (annot2/)
+        without = (f"; {len(unannotated)} of its videos are there but have no {annot_dir}/"
+                   if unannotated else "")
         raise DatasetError(f"300-VW split {split!r}: no video found in {root} (expected folders "
-                           f"NNN/{VIDEO_FILE} with NNN/{annot_dir}/ for ids {ids[0]}...{ids[-1]})")
+                           f"NNN/{VIDEO_FILE} with NNN/{annot_dir}/ for ids {ids[0]}...{ids[-1]})"
+                           f"{without}")
     return entries
 
 

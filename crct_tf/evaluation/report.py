@@ -4,6 +4,12 @@
 ("cat1".."cat3", "all"); `summarize` turns them into the results.json structure
 `{"methods": {NAME: {"all": {...}, "cat1": {...}}}}`; `format_tables` prints them; and
 `write_outputs` writes results.json, ced*.png or success*.png atomically.
+
+Several ground truths (annotation folders, e.g. 2D `annot` and 3DA-2D `annot2`, the paper's
+Tables II and III) are scored by `evaluate_variants`; `format_paper_table` prints each in the
+paper's layout (method x category x AUC/FR) and `write_variant_outputs` writes one results.json
+keyed by variant, `{"variants": {"annot": {...}, "annot2": {...}}}`, and each variant's plots
+(and its single-variant results.json) into a subfolder named after it.
 """
 
 import dataclasses
@@ -18,6 +24,8 @@ from crct_tf.evaluation import metrics, plots, vw300_results
 from crct_tf.evaluation.vw300_results import EvaluationError
 
 LANDMARKS, BOXES = "landmarks", "boxes"
+# Titles of the known 300-VW annotation folders (the paper's Tables II and III).
+VARIANT_KINDS = {"annot": "2D", "annot2": "3DA-2D"}
 
 
 @dataclasses.dataclass
@@ -44,16 +52,19 @@ def method_names(pred_dirs, errors_txt):
 
 
 def evaluate(pred_dirs=(), gt_dir=None, categories=None, annot_dir="annot", errors_txt=(),
-             boxes=False):
+             boxes=False, pred_annot_dir=None):
     """Scores prediction folders against ground truth, and/or per-frame error files.
 
     Args:
       pred_dirs: tracker output folders (`NNN/<annot_dir>/*.pts`, or `NNN.csv` with `boxes`).
       gt_dir: the 300-VW-layout ground-truth root (required with `pred_dirs`).
       categories: None (every ground-truth video) or test categories to restrict to, e.g. (1, 3).
-      annot_dir: annotation subfolder name in both trees.
+      annot_dir: annotation subfolder name of the ground truth (and of the predictions, unless
+        `pred_annot_dir` is given).
       errors_txt: files of per-frame NME, one a line; reported under "all" only.
       boxes: score CSV boxes (IoU, OPE success) instead of `.pts` landmarks (NME, CED).
+      pred_annot_dir: the predictions' subfolder when it differs from `annot_dir` (the tracker
+        writes `NNN/annot/`, scored against `annot2/` 3DA-2D ground truth).
 
     Returns:
       An `Evaluation`.
@@ -77,7 +88,7 @@ def evaluate(pred_dirs=(), gt_dir=None, categories=None, annot_dir="annot", erro
                 per_video, mismatches[name] = vw300_results.box_ious(name, pred_dir, truth)
             else:
                 per_video, mismatches[name] = vw300_results.landmark_errors(
-                    name, pred_dir, truth, annot_dir)
+                    name, pred_dir, truth, pred_annot_dir or annot_dir)
             values[name] = {group: np.concatenate([per_video[v] for v in videos])
                             for group, videos in groups.items()}
     for name, path in zip(names[len(pred_dirs):], errors_txt):
@@ -141,6 +152,87 @@ def format_tables(evaluation, summary=None):
                        for _, key, fmt in columns]
             lines.append(name.ljust(width) + "".join(f"{f:>13}" for f in figures))
     return "\n".join(lines).lstrip("\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Several ground truths side by side (Tables II and III).
+# --------------------------------------------------------------------------------------------
+
+def variant_title(annot_dir):
+    """"2D (annot)", "3DA-2D (annot2)", or the folder name for other annotation folders."""
+    kind = VARIANT_KINDS.get(annot_dir)
+    return f"{kind} ({annot_dir})" if kind else annot_dir
+
+
+def evaluate_variants(pred_dirs, gt_dir, annot_dirs, categories=None, pred_annot_dir=None):
+    """Scores the same prediction folders against several ground truths (annotation folders).
+
+    Args:
+      pred_dirs: tracker output folders.
+      gt_dir: the 300-VW-layout ground-truth root holding every `NNN/<annot_dir>/`.
+      annot_dirs: two or more annotation folders, e.g. ("annot", "annot2").
+      categories: as in `evaluate`.
+      pred_annot_dir: the predictions' subfolder for every variant (default: each variant's
+        own `annot_dir`).
+
+    Returns:
+      {annot_dir: Evaluation}, in the order given. Everything is read before anything is
+      written, so bad input leaves no output.
+    """
+    duplicates = sorted({a for a in annot_dirs if list(annot_dirs).count(a) > 1})
+    if duplicates:
+        raise EvaluationError(f"--annot_dir {duplicates[0]} given twice")
+    if not pred_dirs:
+        raise EvaluationError("several --annot_dir need --pred_dir folders to score")
+    return {annot_dir: evaluate(pred_dirs, gt_dir, categories, annot_dir,
+                                pred_annot_dir=pred_annot_dir)
+            for annot_dir in annot_dirs}
+
+
+def format_paper_table(evaluation, summary=None, title=None):
+    """The paper's Table II / III layout: one row per method, AUC and FR(%) per group.
+
+    Args:
+      evaluation: a landmark `Evaluation`.
+      summary: its `summarize` output, if already computed.
+      title: the table's heading, e.g. "3DA-2D (annot2)".
+    """
+    results = (summary or summarize(evaluation))["methods"]
+    groups = [g for g in evaluation.groups if any(g in r for r in results.values())]
+    width = max([len("method")] + [len(n) for n in results]) + 2
+    cell = 16
+
+    def heading(group):
+        count = len(evaluation.groups[group])
+        name = "all" if group == "all" else f"category {group[3:]}"
+        return f"{name} ({count})"
+
+    lines = [f"== {title} =="] if title else []
+    lines.append("".ljust(width) + "".join(f"{heading(g):>{cell}}" for g in groups))
+    lines.append("method".ljust(width) + "".join(f"{'AUC    FR(%)':>{cell}}" for _ in groups))
+    for name, by_group in results.items():
+        cells = []
+        for group in groups:
+            figures = by_group.get(group)
+            cells.append("-" if figures is None or figures["auc"] is None else
+                         f"{figures['auc']:.3f} {figures['fr']:7.2f}")
+        lines.append(name.ljust(width) + "".join(f"{c:>{cell}}" for c in cells))
+    return "\n".join(lines)
+
+
+def write_variant_outputs(evaluations, output_dir, summaries=None):
+    """Writes each variant's outputs into `output_dir/<annot_dir>/`, then `output_dir/
+    results.json` keyed by variant; returns the written paths."""
+    summaries = summaries or {a: summarize(e) for a, e in evaluations.items()}
+    written = []
+    for annot_dir, evaluation in evaluations.items():
+        folder = Path(output_dir) / annot_dir
+        prepare_output_dir(folder)
+        written += write_outputs(evaluation, folder, summaries[annot_dir])
+    path = Path(output_dir) / "results.json"
+    write_json_atomically(path, {"variants": {a: dict(summaries[a], title=variant_title(a))
+                                              for a in evaluations}})
+    return written + [path]
 
 
 def prepare_output_dir(path):

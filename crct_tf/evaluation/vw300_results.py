@@ -21,6 +21,10 @@ from crct_tf.evaluation import metrics
 from crct_tf.evaluation.vw300_categories import VW300_TEST_CATEGORIES, category_of
 
 
+# The folder `tools/track_video.py --save_pts` writes its `.pts` into: NNN/annot/.
+TRACKER_ANNOT_DIR = "annot"
+
+
 class EvaluationError(Exception):
     """Bad input (missing folder, empty tree, malformed file); the message is one line."""
 
@@ -143,6 +147,9 @@ def _count_frames(name, video, gt_frames, predicted_frames, mismatches, describe
 def landmark_errors(name, pred_dir, truth, annot_dir="annot"):
     """Per-frame NME (box diagonal) of one method's `.pts` predictions against the ground truth.
 
+    Args:
+      annot_dir: the subfolder of each prediction video folder holding the `.pts` files.
+
     Returns:
       ({video_id: float64 [frames] NME, inf where no prediction}, Mismatches).
     """
@@ -150,8 +157,12 @@ def landmark_errors(name, pred_dir, truth, annot_dir="annot"):
     predicted = {v: _pts_files(f) for v, f in folders.items()}
     predicted = {v: files for v, files in predicted.items() if files}
     if not predicted:
+        # The tracker writes NNN/annot/ whatever the ground truth it will be scored against.
+        hint = (f" (predictions in NNN/{TRACKER_ANNOT_DIR}/: pass --pred_annot_dir "
+                f"{TRACKER_ANNOT_DIR})" if annot_dir != TRACKER_ANNOT_DIR
+                and _video_folders(pred_dir, TRACKER_ANNOT_DIR, "--pred_dir") else "")
         raise EvaluationError(f"--pred_dir {pred_dir}: no video folder NNN/{annot_dir}/ with "
-                              ".pts files")
+                              f".pts files{hint}")
     mismatches = Mismatches()
     _match_videos(name, predicted, truth, mismatches)
     errors = {}

@@ -3,7 +3,9 @@
 Sources yield `{image: uint8 [H, W, 3], landmarks: float32 [68, 2]}`:
   synthetic        generated faces (crct_tf.data.synthetic), no download at all
   crct_bootstrap   the 118 facenet photos with the teacher's labels (fetched by crct_tf.assets)
-  vw300, ibug300w, menpo2d   users' copies through TFDS `manual_dir` (never downloaded)
+  vw300, ibug300w, menpo2d   users' copies through TFDS `manual_dir` (never downloaded); a
+                   builder config is chosen TFDS's way, NAME/CONFIG: `vw300/3da2d` (the 3DA-2D
+                   annotations, NNN/annot2/), `ibug300w/3da2d`, `menpo2d/3da2d`; default `2d`
 Several sources are mixed round-robin. The pipelines in `crct_tf.data` do the rest, with the
 same crops as the tracker.
 """
@@ -15,10 +17,35 @@ import tensorflow as tf
 IMAGE_DATASETS = ("crct_bootstrap", "ibug300w", "menpo2d")
 VIDEO_DATASETS = ("vw300",)
 KNOWN = ("synthetic",) + IMAGE_DATASETS + VIDEO_DATASETS
+# Users' copies read through TFDS manual_dir; they take a builder config (NAME/CONFIG).
+MANUAL_DATASETS = ("vw300", "ibug300w", "menpo2d")
 
 
 class InputError(ValueError):
     """A dataset flag that cannot be served; the message says what to change."""
+
+
+def dataset_name(entry):
+    """The builder name of a `--dataset` entry: "vw300/3da2d" -> "vw300"."""
+    return entry.split("/", 1)[0]
+
+
+def _builder_config(entry):
+    """The TFDS BuilderConfig an entry of MANUAL_DATASETS selects (the default one without /).
+
+    Raises:
+      InputError: an unknown config, naming the choices.
+    """
+    import tensorflow_datasets as tfds
+
+    import crct_tf.datasets  # noqa: F401  (registers the builders)
+    name, _, config = entry.partition("/")
+    builder_cls = tfds.builder_cls(name)
+    configs = builder_cls.builder_configs
+    if config and config not in configs:
+        raise InputError(f"--dataset {entry}: unknown config {config!r} of {name}; choose from "
+                         f"{', '.join(configs)}")
+    return configs[config or builder_cls.DEFAULT_CONFIG_NAME]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,11 +60,17 @@ class SourceSpec:
     def __init__(self, names, manual_dirs, data_dir, split, frame_step=3):
         names = tuple(n.strip() for n in names if n.strip())
         manual_dirs = tuple(manual_dirs or ())
-        unknown = [n for n in names if n not in KNOWN]
+        unknown = [n for n in names if dataset_name(n) not in KNOWN]
         if not names or unknown:
             raise InputError(f"--dataset {','.join(names) or '(empty)'}: unknown "
                              f"{unknown or 'none given'}; choose from {', '.join(KNOWN)}")
-        needs_manual = [n for n in names if n in ("vw300", "ibug300w", "menpo2d")]
+        for entry in names:
+            if "/" in entry and dataset_name(entry) not in MANUAL_DATASETS:
+                raise InputError(f"--dataset {entry}: only {', '.join(MANUAL_DATASETS)} take a "
+                                 "config (NAME/CONFIG)")
+            if "/" in entry:
+                _builder_config(entry)
+        needs_manual = [n for n in names if dataset_name(n) in MANUAL_DATASETS]
         if needs_manual and not manual_dirs:
             raise InputError(f"--dataset {','.join(needs_manual)} reads your copy of the data: "
                              "give --manual_dir (see README, Datasets)")
@@ -57,6 +90,7 @@ class SourceSpec:
 
 
 def _tfds_examples(name, manual_dir, data_dir, split):
+    """`{image, landmarks}` of a TFDS dataset; `name` may select a config: "ibug300w/3da2d"."""
     import tensorflow_datasets as tfds
 
     import crct_tf.datasets  # noqa: F401  (registers the builders)
@@ -83,7 +117,7 @@ def image_examples(sources):
             count = SYNTHETIC_EXAMPLES.get(sources.split, SYNTHETIC_EXAMPLES["val"])
             datasets.append(synthetic.synthetic_faces(count, seed=0 if sources.split == "train"
                                                       else 1))
-        elif name in IMAGE_DATASETS:
+        elif dataset_name(name) in IMAGE_DATASETS:
             datasets.append(_tfds_examples(name, sources.manual_dir_of(index), sources.data_dir,
                                            sources.split))
         else:
@@ -95,18 +129,25 @@ def image_examples(sources):
 
 
 def _video_dirs(sources):
+    """(video folders, annotation folder) of the vw300 entries: the config sets the folder
+    (`vw300` / `vw300/2d`: annot, `vw300/3da2d`: annot2); videos without it are skipped."""
     from crct_tf.datasets.manual_dir import DatasetError
     from crct_tf.datasets.vw300 import list_vw300_videos
-    dirs = []
+    dirs, annot_dirs = [], set()
     for index, name in enumerate(sources.names):
-        if name != "vw300":
+        if dataset_name(name) != "vw300":
             raise InputError("BT on videos: mix vw300 with no other --dataset")
+        annot_dir = _builder_config(name).annot_dir
+        annot_dirs.add(annot_dir)
         try:
             dirs += [e.video_dir for e in list_vw300_videos(sources.manual_dir_of(index),
-                                                            sources.split)]
+                                                            sources.split, annot_dir=annot_dir)]
         except DatasetError as e:
             raise InputError(str(e)) from None
-    return dirs
+    if len(annot_dirs) > 1:
+        raise InputError(f"--dataset {','.join(sources.names)}: BT on videos reads one "
+                         "annotation folder; do not mix vw300 configs")
+    return dirs, annot_dirs.pop()
 
 
 def run_seed(seed, first_example):
@@ -120,11 +161,12 @@ def training_dataset(model, sources, settings, batch_size, seed, seq_len=None, f
     """Endless training batches for `model` (fll, fv, bt), as its pipeline makes them."""
     from crct_tf.data import bt_pipeline, fll_pipeline, fv_pipeline
     seed = run_seed(seed, first_example)
-    if model == "bt" and sources.names[0] in VIDEO_DATASETS:
+    if model == "bt" and dataset_name(sources.names[0]) in VIDEO_DATASETS:
+        video_dirs, annot_dir = _video_dirs(sources)
         # +1: a stage of unroll T trains T steps on T + 1 frames.
         return bt_pipeline.make_bt_video_dataset(
-            _video_dirs(sources), settings, batch_size, seq_len + 1, seed=seed, augment=augment,
-            frame_step=sources.frame_step)
+            video_dirs, settings, batch_size, seq_len + 1, seed=seed, augment=augment,
+            frame_step=sources.frame_step, annot_dir=annot_dir)
     examples = image_examples(sources)
     if model == "fll":
         return fll_pipeline.make_fll_dataset(examples, settings, batch_size, seed, augment)
@@ -142,10 +184,11 @@ def evaluation_batches(model, sources, settings, max_examples=0, batch_size=1):
     Batches of one by default, so that no example is dropped by `drop_remainder`.
     """
     from crct_tf.data import bt_pipeline, fll_pipeline
-    if model == "bt" and sources.names[0] in VIDEO_DATASETS:
+    if model == "bt" and dataset_name(sources.names[0]) in VIDEO_DATASETS:
+        video_dirs, annot_dir = _video_dirs(sources)
         dataset = bt_pipeline.make_bt_video_dataset(
-            _video_dirs(sources), settings, batch_size, 2, augment=False, repeat=False,
-            frame_step=sources.frame_step, shuffle_buffer=0)
+            video_dirs, settings, batch_size, 2, augment=False, repeat=False,
+            frame_step=sources.frame_step, shuffle_buffer=0, annot_dir=annot_dir)
     elif model == "bt":
         dataset = bt_pipeline.make_bt_dataset(image_examples(sources), settings, batch_size, 2,
                                               augment=False, repeat=False, shuffle_buffer=0)
