@@ -1,0 +1,162 @@
+r"""Exports CRCT: a weights bundle as a SavedModel, or training runs packed into a bundle.
+
+SavedModel (what `tools/track_video.py --saved_model DIR` runs, with no model-building code):
+
+  python -m crct_tf.export --weights checkpoints --export_dir exported/crct [--overwrite]
+
+writes a `tf.Module` (`tracking.frame_step.FrameSteps`) holding the variables of BT, FV and FLL
+and tf.functions with fixed input signatures: `step` (the whole frame of Algorithm 1, also
+`serving_default`), `bt_step`, `fv_step`, `fll_step`, and the bare sub-networks `bt`, `fv`,
+`fll` on ready crops. The constants the tracker needs (crop settings, SeqBT, T_B, T_C, the
+MTCNN box map, BT's state shape) go in the asset `assets/crct_tracker.json`. The folder is
+written under a temporary name, then renamed.
+
+Weights bundle (SPEC section 6), from one or more training runs of the train CLI:
+
+  python -m crct_tf.export --format bundle --model_dir runs/fll --model_dir runs/fv \
+      --model_dir runs/bt_seq2 --export_dir checkpoints [--dtype float16] [--share_backbone] \
+      [--overwrite]
+
+Bad input: one line on stderr, exit code 2.
+"""
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """The CLI's flags; defined only when run as a program, so importing this module is free."""
+    if "export_dir" in FLAGS:
+        return
+    flags.DEFINE_enum("format", "saved_model", ["saved_model", "bundle"], "What to write.")
+    flags.DEFINE_string("weights", None, "Weights bundle folder to export (--format saved_model).")
+    flags.DEFINE_multi_string("model_dir", [], "Training run folder(s) to pack (--format bundle).")
+    flags.DEFINE_string("export_dir", None, "Output folder.")
+    flags.DEFINE_bool("overwrite", False, "Replace --export_dir when it exists.")
+    flags.DEFINE_enum("dtype", "float32", ["float32", "float16"], "Bundle weights dtype.")
+    flags.DEFINE_bool("share_backbone", False, "Bundle: store BT's backbone once for BT and "
+                      "FLL (the paper keeps them apart).")
+    flags.DEFINE_bool("jit_compile", True, "Run the networks under XLA inside the exported step.")
+
+class ExportError(RuntimeError):
+    """An export that cannot be done; the message is one line."""
+
+
+def saved_model_constants(bundle, state_shape, jit_compile, weights_dir=None):
+    """The constants asset of a SavedModel exported from `bundle`."""
+    from crct_tf.tracking import frame_step
+    manifest = bundle.manifest or {}
+    return {
+        "format": frame_step.SAVED_MODEL_FORMAT,
+        "version": frame_step.SAVED_MODEL_VERSION,
+        "crop_settings": bundle.settings.to_dict(),
+        "tracker": dict(bundle.tracker),
+        "mtcnn_box_map": dict(bundle.mtcnn_box_map),
+        "state_shape": list(state_shape),
+        "jit_compile": bool(jit_compile),
+        "weights": {"source": os.path.abspath(weights_dir) if weights_dir else None,
+                    "created": manifest.get("created"), "dtype": manifest.get("dtype"),
+                    "training": manifest.get("training", {})},
+    }
+
+
+def export_saved_model(bundle, export_dir, overwrite=False, jit_compile=True, weights_dir=None):
+    """Writes `bundle` (a loaded `crct_tf.bundle.Bundle`) as a SavedModel, atomically.
+
+    Returns the `FrameSteps` module that was saved (the in-memory twin of the export).
+    """
+    import tensorflow as tf
+
+    from crct_tf.tracking import frame_step
+
+    if os.path.exists(export_dir) and not overwrite:
+        raise ExportError(f"{export_dir} exists; pass --overwrite to replace it")
+    steps = frame_step.FrameSteps(bundle.bt, bundle.fv, bundle.fll, bundle.settings,
+                                  jit_compile=jit_compile)
+    constants = saved_model_constants(bundle, steps.state_shape, jit_compile, weights_dir)
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".saved_model.", dir=parent)
+    asset_dir = tempfile.mkdtemp(prefix=".constants.", dir=parent)
+    try:
+        asset = os.path.join(asset_dir, frame_step.CONSTANTS_FILE)
+        with open(asset, "w") as f:
+            json.dump(constants, f, indent=2)
+        steps.constants_asset = tf.saved_model.Asset(asset)
+        tf.saved_model.save(steps, staging, signatures=steps.signatures())
+        if os.path.exists(export_dir):
+            shutil.rmtree(export_dir)
+        os.replace(staging, export_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(asset_dir, ignore_errors=True)
+    logging.info("wrote SavedModel %s", export_dir)
+    return steps
+
+
+def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
+        dtype="float32", share_backbone=False, jit_compile=True):
+    """What the CLI does; returns the written folder.
+
+    Raises:
+      ExportError, BundleError: bad input, with a one-line message. The cheap checks come first,
+        before TensorFlow is imported.
+    """
+    if not export_dir:
+        raise ExportError("--export_dir is required")
+    if os.path.exists(export_dir) and not overwrite:
+        raise ExportError(f"{export_dir} exists; pass --overwrite to replace it")
+    if export_format == "bundle":
+        if not model_dirs:
+            raise ExportError("--format bundle needs at least one --model_dir")
+        from crct_tf.training.loop import TrainingError   # training code, only for this branch
+        from crct_tf.training.pack import pack_runs
+        try:
+            return pack_runs(list(model_dirs), export_dir, dtype=dtype, overwrite=overwrite,
+                             share_backbone=share_backbone)
+        except TrainingError as e:
+            raise ExportError(str(e)) from None
+    if not weights:
+        raise ExportError("--weights DIR (a weights bundle) is required")
+    from crct_tf.bundle import load_bundle
+    export_saved_model(load_bundle(weights), export_dir, overwrite, jit_compile, weights)
+    return export_dir
+
+
+def _fail(error):
+    sys.stderr.write(f"crct_tf.export: error: {' '.join(str(error).split())}\n")
+    sys.exit(2)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)   # TensorFlow's saver is chatty at INFO
+    try:
+        out = run(FLAGS.format, FLAGS.export_dir, FLAGS.weights, FLAGS.model_dir,
+                  FLAGS.overwrite, FLAGS.dtype, FLAGS.share_backbone, FLAGS.jit_compile)
+    except ExportError as e:
+        _fail(e)
+    except (OSError, ValueError) as e:
+        _fail(e)
+    except RuntimeError as e:
+        from crct_tf.bundle import BundleError     # imported only now: it imports TensorFlow
+        if not isinstance(e, BundleError):
+            raise
+        _fail(e)
+    print(f"exported {FLAGS.format} to {out}", flush=True)
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

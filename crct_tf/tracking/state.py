@@ -1,0 +1,111 @@
+"""The tracker's per-face state: Algorithm 1's variables, with a leading face dimension F.
+
+Everything Algorithm 1 carries from one frame to the next, for F faces (F = 1 today):
+
+    box        [F, 4]  b_{t-1}, the last accepted box (NaN: none yet)
+    initial    [F, 4]  b_0, the box the track started from (NaN: not known yet)
+    lstm       [F, ...] h, BT's recurrent state
+    seq_t      [F]     SeqT, frames since the last state reset
+    redetect   [F]     Algorithm 1's `redetect` flag
+    has_face   [F]     a face has been found (or given) at least once
+
+plus the box helpers the tracker's decisions need (is a box usable, centre distance of eq. 8).
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+MIN_USABLE_SIDE = 1.0   # a box narrower or lower than one pixel gives no meaningful crop
+
+
+@dataclasses.dataclass
+class FaceStates:
+    """Per-face tracker state; arrays share the leading face dimension F."""
+    box: np.ndarray
+    initial: np.ndarray
+    lstm: np.ndarray
+    seq_t: np.ndarray
+    redetect: np.ndarray
+    has_face: np.ndarray
+
+    @classmethod
+    def create(cls, faces, state_shape, initial_boxes=None):
+        """Algorithm 1, line 1: redetect <- FALSE, SeqT <- 0, b_t <- b_0 (h <- h_0).
+
+        Without an initial box the faces start unknown and flagged for detection, so the first
+        frames search with the detector.
+        """
+        box = np.full([faces, 4], np.nan, np.float32)
+        if initial_boxes is not None:
+            box[:] = np.asarray(initial_boxes, np.float32).reshape(faces, 4)
+        known = np.all(np.isfinite(box), axis=1)
+        return cls(box=box, initial=box.copy(),
+                   lstm=np.zeros([faces, *state_shape], np.float32),
+                   seq_t=np.zeros([faces], np.int64),
+                   redetect=~known,
+                   has_face=known)
+
+    @property
+    def faces(self):
+        return len(self.box)
+
+    def reset_lstm(self, i):
+        """Algorithm 1, line 12: h_t <- h_0 and SeqT <- 0."""
+        self.lstm[i] = 0.0
+        self.seq_t[i] = 0
+
+    def reinitialise(self, i, box):
+        """Starts face i again from `box` (a detection, or b_0): new box, state reset.
+
+        The first box a face gets becomes its b_0 (the fall-back of Algorithm 1, lines 9-10).
+        """
+        self.box[i] = box
+        if not self.has_face[i]:
+            self.initial[i] = box
+            self.has_face[i] = True
+        self.reset_lstm(i)
+
+    def accept(self, i, box, lstm):
+        """Algorithm 1, lines 19-21: b_t <- FLL's box, SeqT + 1, redetect <- FALSE."""
+        self.box[i] = box
+        self.lstm[i] = lstm
+        self.seq_t[i] += 1
+        self.redetect[i] = False
+
+
+def is_usable_box(box, image_shape):
+    """True for a finite box at least a pixel wide and high that overlaps the image.
+
+    Args:
+      box: [4] `[x0, y0, x1, y1]` (or None).
+      image_shape: (H, W, ...) of the frame; pixel centres run from 0 to W-1 / H-1.
+    """
+    if box is None:
+        return False
+    box = np.asarray(box, np.float64)
+    if box.shape != (4,) or not np.all(np.isfinite(box)):
+        return False
+    height, width = image_shape[:2]
+    if box[2] - box[0] < MIN_USABLE_SIDE or box[3] - box[1] < MIN_USABLE_SIDE:
+        return False
+    return box[2] > -0.5 and box[3] > -0.5 and box[0] < width - 0.5 and box[1] < height - 0.5
+
+
+def centre_distance_ratios(previous_box, boxes):
+    """Eq. 8's d(b_{t-1}, b) / ||b_{t-1}||: centre distances over the previous box's diagonal.
+
+    Args:
+      previous_box: [4] b_{t-1}.
+      boxes: [N, 4] candidate boxes.
+
+    Returns:
+      float64 [N].
+    """
+    previous = np.asarray(previous_box, np.float64)
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    diagonal = math.hypot(previous[2] - previous[0], previous[3] - previous[1])
+    distance = np.linalg.norm((boxes[:, :2] + boxes[:, 2:]) / 2.0
+                              - (previous[:2] + previous[2:]) / 2.0, axis=1)
+    return distance / max(diagonal, 1e-6)

@@ -1,0 +1,308 @@
+r"""Tracks a face in a video with CRCT and writes its landmarks (SPEC section 4).
+
+    python tools/track_video.py                      # the demo clip -> outputs/demo/
+    python tools/track_video.py --input talk.mp4 --output_dir out --save_pts
+    python tools/track_video.py --input frames/ --mode fll_mt --no_video
+    python tools/track_video.py --input 0 --max_frames 300          # webcam 0
+    python tools/track_video.py --input 300VW/114/vid.avi --mode bt --init_box 120,80,260,240
+    python tools/track_video.py --saved_model exported/crct --input talk.mp4
+
+Writes, for the name S (the input's stem; `NNN` for a 300-VW `NNN/vid.avi`; `--name`):
+S.csv (one row per frame: frame,time_s,status,face_score,x0,y0,x1,y1,lx0,ly0,...,lx67,ly67),
+S.json (counts, ms/frame, weights), S.mp4 (drawn frames, unless --no_video) and with
+--save_pts S/annot/000001.pts ... for tracked frames. Outputs are written under `.partial`
+names and renamed at the end; existing ones are replaced only with --overwrite (the default
+demo run replaces its own). Bad input: one line on stderr, exit code 2. Interrupted (Ctrl-C,
+SIGTERM): the rows so far stay in S.partial.csv, exit code 130 / 143.
+
+With --saved_model the networks come from `python -m crct_tf.export`'s SavedModel, and no
+model-building or training code of crct_tf is imported.
+"""
+
+import argparse
+import itertools
+import os
+import signal
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")   # FFmpeg's own messages on bad videos
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from absl import logging  # noqa: E402
+
+from crct_tf.tracking import MODES, REDETECT_ON, TRACKED, Tracker  # noqa: E402
+from crct_tf.tracking import video_io  # noqa: E402
+
+DEFAULT_WEIGHTS = os.path.join(REPO, "checkpoints")
+DEMO_OUTPUT_DIR = os.path.join("outputs", "demo")
+DEFAULT_OUTPUT_DIR = os.path.join("outputs", "tracks")
+# XLA-compiling the networks (--weights) costs 10-20 s once and saves 10-20 ms per frame on a
+# 2-core CPU (docs/tracking.md): worth it from about a thousand frames, or with no known end.
+JIT_MIN_FRAMES = 1000
+PROG = "track_video"
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit code 2."""
+
+
+class Terminated(BaseException):
+    """Raised by the SIGTERM handler, so the run stops like on Ctrl-C."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def parse_args(argv):
+    p = _Parser(prog=PROG, description=__doc__.split("\n\n")[0])
+    p.add_argument("--input", help="video file, image folder, or webcam number (default: the "
+                   "demo clip)")
+    p.add_argument("--output_dir", help=f"output folder (default {DEMO_OUTPUT_DIR} for the demo, "
+                   f"else {DEFAULT_OUTPUT_DIR})")
+    p.add_argument("--mode", default="crct", help=f"one of {', '.join(MODES)}")
+    weights = p.add_mutually_exclusive_group()
+    weights.add_argument("--weights", help="weights bundle folder (default: checkpoints/)")
+    weights.add_argument("--saved_model", help="SavedModel folder from python -m crct_tf.export")
+    p.add_argument("--max_frames", type=int, help="stop after this many frames")
+    p.add_argument("--no_video", action="store_true", help="do not write S.mp4")
+    p.add_argument("--save_pts", action="store_true", help="write S/annot/NNNNNN.pts")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--init_box", help="first box x0,y0,x1,y1 (required by --mode bt)")
+    p.add_argument("--name", help="output name S (default: from the input)")
+    p.add_argument("--redetect_on", default="next",
+                   help="after FV rejects frame t, run MTCNN on t+1 (next, the paper) or on t "
+                        "itself and run the step again (same, the authors' code)")
+    args = p.parse_args(argv)
+    if args.mode not in MODES:
+        raise UsageError(f"unknown --mode {args.mode!r}; expected one of {', '.join(MODES)}")
+    if args.redetect_on not in REDETECT_ON:
+        raise UsageError(f"unknown --redetect_on {args.redetect_on!r}; expected next or same")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UsageError(f"--max_frames must be at least 1, got {args.max_frames}")
+    if args.name is not None and (not args.name.strip() or os.sep in args.name
+                                  or args.name in (".", "..")):
+        raise UsageError(f"--name {args.name!r} must be a plain file name")
+    args.init_box = _parse_box(args.init_box)
+    if args.mode == "bt" and args.init_box is None:
+        raise UsageError("--mode bt tracks from a given first box: pass --init_box x0,y0,x1,y1")
+    return args
+
+
+def _parse_box(text):
+    if text is None:
+        return None
+    try:
+        box = [float(v) for v in text.split(",")]
+    except ValueError:
+        box = []
+    if len(box) != 4 or not box[2] > box[0] or not box[3] > box[1]:
+        raise UsageError(f"--init_box {text!r}: expected x0,y0,x1,y1 with x1 > x0 and y1 > y0")
+    return box
+
+
+# -- the networks (module-level seams: tests replace them with stand-ins) ------------------------
+
+def check_weights(args):
+    """Cheap check that the weights exist, before anything slow is loaded."""
+    if args.saved_model:
+        if not os.path.isfile(os.path.join(args.saved_model, "saved_model.pb")):
+            raise UsageError(f"--saved_model {args.saved_model}: not a SavedModel folder "
+                             f"(no saved_model.pb)")
+        return
+    weights = args.weights or DEFAULT_WEIGHTS
+    if not os.path.isfile(os.path.join(weights, "manifest.json")):
+        if args.weights is None:
+            raise UsageError("checkpoints/ holds no weights bundle yet (no manifest.json): pass "
+                             "--weights DIR or --saved_model DIR")
+        raise UsageError(f"--weights {weights}: not a weights bundle (no manifest.json)")
+
+
+def load_networks(args, frames=None):
+    """(steps, constants, label): the per-frame functions and the tracker's constants.
+
+    `frames`: how many frames will be tracked (None: unknown), to decide on XLA compilation.
+    A SavedModel keeps the choice made at export.
+    """
+    _import_tensorflow_quietly()
+    from crct_tf.tracking import frame_step
+    if args.saved_model:
+        try:
+            steps = frame_step.load_saved_model(args.saved_model)
+        except frame_step.SavedModelError as e:
+            raise UsageError(str(e)) from None
+        return steps, steps.constants, os.path.abspath(args.saved_model)
+    from crct_tf.bundle import BundleError, load_bundle   # builds the Keras models
+    weights = args.weights or DEFAULT_WEIGHTS
+    try:
+        bundle = load_bundle(weights)
+    except BundleError as e:
+        raise UsageError(str(e)) from None
+    jit = frames is None or frames > JIT_MIN_FRAMES
+    steps = frame_step.FrameSteps(bundle.bt, bundle.fv, bundle.fll, bundle.settings,
+                                  jit_compile=jit)
+    constants = {"tracker": bundle.tracker, "mtcnn_box_map": bundle.mtcnn_box_map}
+    return steps, constants, os.path.abspath(weights)
+
+
+def make_detector():
+    """MTCNN as `detect(rgb) -> (boxes, scores)`."""
+    from crct_tf.tracking.tracker import default_detector
+    return default_detector()
+
+
+def _import_tensorflow_quietly():
+    """Imports TensorFlow with its start-up chatter on stderr hidden (shown if it fails)."""
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as chatter:
+        os.dup2(chatter.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            chatter.seek(0)
+            sys.stderr.write(chatter.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+def _resolve_input(args):
+    """(input, output_dir, overwrite): the demo clip and its folder when --input is not given."""
+    if args.input is not None:
+        return args.input, args.output_dir or DEFAULT_OUTPUT_DIR, args.overwrite
+    from crct_tf import assets
+    try:
+        clip = assets.path("demo_clip")
+    except assets.AssetError as e:
+        raise UsageError(str(e)) from None
+    output_dir = args.output_dir or DEMO_OUTPUT_DIR
+    # The default demo run replaces its own previous outputs, so it can be run twice.
+    return clip, output_dir, args.overwrite or args.output_dir is None
+
+
+def run(args):
+    check_weights(args)
+    source_spec, output_dir, overwrite = _resolve_input(args)
+    try:
+        source = video_io.open_source(source_spec)
+    except video_io.InputError as e:
+        raise UsageError(str(e)) from None
+    try:
+        return _run_on(source, source_spec, output_dir, overwrite, args)
+    finally:
+        source.close()
+
+
+def _run_on(source, source_spec, output_dir, overwrite, args):
+    name = args.name or video_io.output_name(source_spec)
+    outputs = video_io.TrackOutputs(output_dir, name, video=not args.no_video, pts=args.save_pts,
+                                    overwrite=overwrite)
+    try:
+        outputs.check()
+        steps, constants, weights_label = load_networks(args, _expected_frames(source, args))
+        tracker = Tracker.from_constants(
+            steps, constants, detect=None if args.mode == "bt" else make_detector(),
+            init_box=args.init_box, mode=args.mode, redetect_on=args.redetect_on)
+        outputs.open(source.fps)
+    except (video_io.OutputError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    sys.stderr.write(f"{PROG}: {source.description} -> {os.path.join(output_dir, name)}.* "
+                     f"(mode {args.mode}, weights {weights_label})\n")
+    try:
+        summary = _track(tracker, source, outputs, args)
+    except video_io.InputError as e:          # e.g. an unreadable image in the middle of a folder
+        outputs.discard()
+        raise UsageError(str(e)) from None
+    except BaseException:
+        kept = outputs.interrupt()
+        if kept:
+            sys.stderr.write(f"{PROG}: interrupted; rows so far in {kept[0]}\n")
+        raise
+    summary.update(weights=weights_label, mode=args.mode, redetect_on=args.redetect_on,
+                   input=source_spec if video_io.is_webcam(source_spec)
+                   else os.path.abspath(source_spec), name=name)
+    written = outputs.finish(summary)
+    print(f"{PROG}: {summary['frames']} frames, {summary['tracked']} tracked, "
+          f"{summary['lost']} lost, {summary['searching']} searching, "
+          f"{summary['ms_per_frame']:.1f} ms/frame -> {', '.join(written)}", flush=True)
+    return 0
+
+
+def _expected_frames(source, args):
+    """Frames this run will track, or None when unknown (a webcam without --max_frames)."""
+    total = source.frame_count
+    if args.max_frames is not None:
+        total = args.max_frames if total is None else min(total, args.max_frames)
+    return total
+
+
+def _track(tracker, source, outputs, args):
+    """The frame loop: track, write the row (and video frame, .pts), update the progress bar."""
+    from tqdm import tqdm
+    from crct_tf.tracking.drawing import draw_result
+    total = _expected_frames(source, args)
+    frames = itertools.islice(source, args.max_frames)
+    first = next(frames, None)
+    if first is None:
+        raise video_io.InputError(f"{source.description}: no frame to track")
+    tracker.warm_up(first.rgb)                          # tracing and compiling, not timed
+    times = []
+    with tqdm(total=total, unit="frame", file=sys.stderr, desc=PROG, dynamic_ncols=True) as bar:
+        for frame in itertools.chain([first], frames):
+            start = time.perf_counter()
+            result = tracker.track(frame.rgb)
+            times.append(time.perf_counter() - start)
+            landmarks = result.landmarks if result.status == TRACKED else None
+            outputs.write_row(frame.index, frame.time_s, result.status, result.face_score,
+                              result.box, landmarks)
+            if args.save_pts and landmarks is not None:
+                outputs.write_pts(frame.index, landmarks)
+            if not args.no_video:
+                recent = times[-10:]
+                outputs.write_video_frame(draw_result(
+                    frame.rgb[:, :, ::-1], result.status, result.box, landmarks,
+                    result.face_score, fps=len(recent) / max(sum(recent), 1e-9)))
+            bar.update(1)
+    counts = tracker.counts
+    return {"frames": len(times), "tracked": counts["tracked"], "lost": counts["lost"],
+            "searching": counts["searching"], "redetections": counts["redetections"],
+            "ms_per_frame": round(1000.0 * sum(times) / len(times), 2),
+            "detector_calls": counts["detector_calls"]}
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def main(argv=None):
+    """Runs the tool; returns the exit code (0, 2 bad input, 130 / 143 interrupted)."""
+    logging.set_verbosity(logging.WARNING)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return run(parse_args(sys.argv[1:] if argv is None else argv))
+    except UsageError as e:
+        sys.stderr.write(f"{PROG}: error: {' '.join(str(e).split())}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Terminated:
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
