@@ -1,0 +1,130 @@
+r"""Tracks every video of a 300-VW-layout folder and evaluates the result in one go.
+
+    python -m crct_tf.evaluate_video --gt_dir /data/300VW --output_dir outputs/eval \
+        [--modes crct,fll_mt,bt] [--init gt|mtcnn] [--categories 1,2,3] [--weights DIR]
+
+For each video `NNN/vid.avi` with `NNN/<annot_dir>/` under `--gt_dir` (restricted to the test
+categories given), and each mode, `tools/track_video.py` runs with `--save_pts --no_video` into
+`OUTPUT/preds/<MODE>/`, starting from the ground truth box of the first annotated frame (`--init
+gt`, the paper's benchmark protocol) or from MTCNN (`--init mtcnn`; not possible for `bt`). Then
+the landmark modes are scored as `python -m crct_tf.evaluate` does (NME, CED, AUC, FR per 300-VW
+category) and `bt` by box IoU and OPE success (the paper's Table I), into `OUTPUT/landmarks/` and
+`OUTPUT/boxes/`. Exit codes: 0, or 2 with one line on bad input.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+from absl import app, flags, logging
+
+from crct_tf import landmarks as lm
+from crct_tf.evaluation import report, vw300_results
+from crct_tf.evaluation.vw300_categories import VW300_TEST_CATEGORIES
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("gt_dir", None, "300-VW-layout root: NNN/vid.avi and NNN/<annot_dir>/.")
+flags.DEFINE_string("output_dir", "outputs/evaluate_video", "Where predictions and results go.")
+flags.DEFINE_list("modes", ["crct", "fll_mt"], "Tracker modes: crct, fll_mt, bt.")
+flags.DEFINE_enum("init", "gt", ["gt", "mtcnn"], "First box: ground truth or MTCNN.")
+flags.DEFINE_string("categories", None, "Test categories, e.g. 1,2,3 (default: every video).")
+flags.DEFINE_string("annot_dir", "annot", "Ground-truth annotation folder (annot2: 3DA-2D).")
+flags.DEFINE_string("weights", None, "Weights bundle (default: checkpoints/).")
+flags.DEFINE_string("saved_model", None, "Or a SavedModel from python -m crct_tf.export.")
+flags.DEFINE_integer("max_frames", None, "Track at most this many frames per video.")
+
+TRACK_VIDEO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "tools", "track_video.py")
+VIDEO_FILE = "vid.avi"
+
+
+class EvaluateVideoError(Exception):
+    """Bad input; the message is one line."""
+
+
+def videos_to_track(gt_dir, annot_dir, categories):
+    """[(video_id, video_path, first ground-truth box)] of the videos to track."""
+    truth = vw300_results.read_ground_truth(gt_dir, annot_dir, categories)
+    videos = []
+    for video_id, frames in truth.items():
+        path = os.path.join(gt_dir, video_id, VIDEO_FILE)
+        if not os.path.isfile(path):
+            logging.warning("%s: no %s; video skipped", os.path.join(gt_dir, video_id),
+                            VIDEO_FILE)
+            continue
+        first = frames[min(k for k in frames if isinstance(k, int))]
+        videos.append((video_id, path, lm.box_from_landmarks(first)))
+    if not videos:
+        raise EvaluateVideoError(f"--gt_dir {gt_dir}: no NNN/{VIDEO_FILE} beside its annotations")
+    return videos
+
+
+def track(video_id, path, first_box, mode, pred_dir, init, weights, saved_model, max_frames):
+    """Runs tools/track_video.py on one video; returns its exit code."""
+    cmd = [sys.executable, TRACK_VIDEO, "--input", path, "--mode", mode, "--name", video_id,
+           "--output_dir", pred_dir, "--no_video", "--save_pts", "--overwrite"]
+    if init == "gt":
+        cmd += ["--init_box", ",".join(f"{v:.2f}" for v in np.asarray(first_box))]
+    if saved_model:
+        cmd += ["--saved_model", saved_model]
+    elif weights:
+        cmd += ["--weights", weights]
+    if max_frames:
+        cmd += ["--max_frames", str(max_frames)]
+    result = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
+        logging.warning("%s %s: track_video failed (%d): %s", mode, video_id, result.returncode,
+                        last)
+    return result.returncode
+
+
+def _score(pred_dirs, boxes, categories, output_dir):
+    evaluation = report.evaluate(pred_dirs, FLAGS.gt_dir, categories, FLAGS.annot_dir,
+                                 boxes=boxes, pred_annot_dir="annot")
+    summary = report.summarize(evaluation)
+    print(report.format_tables(evaluation, summary), flush=True)
+    report.prepare_output_dir(output_dir)
+    return report.write_outputs(evaluation, output_dir, summary)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        if not FLAGS.gt_dir:
+            raise EvaluateVideoError("--gt_dir is required")
+        unknown = [m for m in FLAGS.modes if m not in ("crct", "fll_mt", "bt")]
+        if unknown or not FLAGS.modes:
+            raise EvaluateVideoError(f"--modes: unknown {unknown}; choose crct, fll_mt, bt")
+        if "bt" in FLAGS.modes and FLAGS.init != "gt":
+            raise EvaluateVideoError("--modes bt tracks from the ground-truth box: use --init gt")
+        categories = None
+        if FLAGS.categories:
+            try:
+                categories = [int(c) for c in FLAGS.categories.split(",")]
+            except ValueError:
+                raise EvaluateVideoError(f"--categories {FLAGS.categories}: expected e.g. 1,2,3")
+            if any(c not in VW300_TEST_CATEGORIES for c in categories):
+                raise EvaluateVideoError(f"--categories {FLAGS.categories}: 1, 2 or 3")
+        videos = videos_to_track(FLAGS.gt_dir, FLAGS.annot_dir, categories)
+        pred_dirs = {}
+        for mode in FLAGS.modes:
+            pred_dirs[mode] = os.path.join(FLAGS.output_dir, "preds", mode.upper())
+            for video_id, path, first_box in videos:
+                logging.info("%s: tracking %s", mode, video_id)
+                track(video_id, path, first_box, mode, pred_dirs[mode], FLAGS.init,
+                      FLAGS.weights, FLAGS.saved_model, FLAGS.max_frames)
+        landmark_modes = [pred_dirs[m] for m in FLAGS.modes if m != "bt"]
+        if landmark_modes:
+            _score(landmark_modes, False, categories, os.path.join(FLAGS.output_dir, "landmarks"))
+        if "bt" in pred_dirs:
+            _score([pred_dirs["bt"]], True, categories, os.path.join(FLAGS.output_dir, "boxes"))
+    except (EvaluateVideoError, report.EvaluationError, lm.PtsError, OSError) as e:
+        sys.stderr.write(f"crct_tf.evaluate_video: error: {' '.join(str(e).split())}\n")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    app.run(main)
