@@ -45,6 +45,18 @@ def initialise(task, kind, init_from=None):
         logging.info("backbone initialised from facenet's weights")
 
 
+def write_run(model_dir, run):
+    """Writes run.json atomically: what `pack_runs` and `restore_run` read back.
+
+    `run` holds at least model, backbone, crop_settings (a dict) and seq_bt.
+    """
+    os.makedirs(model_dir, exist_ok=True)
+    tmp = os.path.join(model_dir, f".{RUN_FILE}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(run, f, indent=2)
+    os.replace(tmp, os.path.join(model_dir, RUN_FILE))
+
+
 def read_run(model_dir):
     path = os.path.join(model_dir, RUN_FILE)
     try:
