@@ -142,8 +142,10 @@ def main(argv):
         logging.warning("%s", e)
         sys.exit(128 + e.signum)
     except (loop.TrainingError, inputs.InputError, bundle.BundleError, assets.AssetError,
-            ValueError, tf.errors.NotFoundError) as e:
+            ValueError, tf.errors.OpError) as e:
         _fail(str(e).splitlines()[0] if str(e) else repr(e))
+    except OSError as e:        # a full disk or an unwritable --model_dir: the file and the problem
+        _fail(f"cannot write {e.filename or model_dir}: {e.strerror or e}")
     logging.info("done: step %d, loss %.4f; checkpoints in %s", result["step"], result["loss"],
                  model_dir)
 

@@ -77,6 +77,10 @@ def main(argv=None):
     except (datasets.DatasetError, PtsError, ValueError) as error:
         sys.stderr.write(f"error: {' '.join(str(error).split())}\n")
         return 2
+    except OSError as error:        # e.g. a full disk; TFDS renames a split only when complete
+        where = error.filename or args.data_dir or "the data folder"
+        sys.stderr.write(f"error: cannot write {where}: {error.strerror or error}\n")
+        return 2
     splits = builder.info.splits
     sizes = ", ".join(f"{split}: {info.num_examples}" for split, info in splits.items())
     sys.stdout.write(f"{builder.data_dir}  ({sizes})\n")

@@ -137,7 +137,8 @@ def train(task_fn, dataset_fn, init_fn, config, strategy, summary_images=None):
     if manager.latest_checkpoint:
         try:
             checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        except (tf.errors.OpError, AssertionError, ValueError) as e:
+        except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:  # IndexError: a
+            # truncated data file ("Read less bytes than requested")
             raise TrainingError(f"{manager.latest_checkpoint}: cannot restore "
                                 f"({str(e).splitlines()[0]})") from None
         logging.info("resumed from %s at step %d", manager.latest_checkpoint, int(step.numpy()))
