@@ -1,6 +1,8 @@
 r"""Times the tracker: ms/frame of the whole step and of each stage, frames/s, peak memory.
 
   python -m crct_tf.benchmark [--weights DIR] [--frames 60] [--warmup 5] [--nojit_compile]
+  python -m crct_tf.benchmark --runtime tflite --tflite_dir DIR [--tflite_dir DIR2] [--threads N]
+      (TF against TFLite exports: ms per stage and NME vs TF; see crct_tf.tflite_benchmark)
 
 On the demo clip (176x144) and on the same frames upscaled to 640x480, after warm-up:
 the crct step (BT + FV + FLL, one tf.function), each stage alone (BT with both crops, FV with
@@ -35,6 +37,11 @@ def define_flags():
     flags.DEFINE_integer("frames", 60, "Frames timed per clip (after the warm-up).")
     flags.DEFINE_integer("warmup", 5, "Frames run before timing.")
     flags.DEFINE_bool("jit_compile", True, "Run the networks under XLA.")
+    flags.DEFINE_enum("runtime", "tf", ["tf", "tflite"], "tf: the TF step and its stages; "
+                      "tflite: TF against each --tflite_dir (ms per stage, NME vs TF).")
+    flags.DEFINE_multi_string("tflite_dir", [], "--runtime tflite: TFLite export folder(s) "
+                              "(python -m crct_tf.export --format tflite).")
+    flags.DEFINE_integer("threads", None, "--runtime tflite: interpreter threads (default: all).")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LARGE_SIZE = (640, 480)
@@ -212,6 +219,14 @@ def run(weights=None, frames=60, warmup=5, jit_compile=True):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.runtime == "tflite":
+        # TF (the reference, without XLA) against each TFLite export: crct_tf.tflite_benchmark.
+        from crct_tf import tflite_benchmark
+        bundle, label = _load(FLAGS.weights)
+        print(f"weights: {label}; machine: {_cpu_name()}, {os.cpu_count()} cores\n", flush=True)
+        print(tflite_benchmark.run(bundle, FLAGS.tflite_dir, FLAGS.frames, FLAGS.warmup,
+                                   FLAGS.threads), flush=True)
+        return
     print(run(FLAGS.weights, FLAGS.frames, FLAGS.warmup, FLAGS.jit_compile), flush=True)
 
 

@@ -11,6 +11,12 @@ and tf.functions with fixed input signatures: `step` (the whole frame of Algorit
 MTCNN box map, BT's state shape) go in the asset `assets/crct_tracker.json`. The folder is
 written under a temporary name, then renamed.
 
+TFLite (what `tools/track_video.py --runtime tflite --tflite_dir DIR` runs; see
+`crct_tf.tflite_export`):
+
+  python -m crct_tf.export --format tflite --weights checkpoints --export_dir exported/tflite \
+      [--quantize none|fp16|dynamic|int8] [--overwrite]
+
 Weights bundle (SPEC section 6), from one or more training runs of the train CLI:
 
   python -m crct_tf.export --format bundle --model_dir runs/fll --model_dir runs/fv \
@@ -35,7 +41,11 @@ def define_flags():
     """The CLI's flags; defined only when run as a program, so importing this module is free."""
     if "export_dir" in FLAGS:
         return
-    flags.DEFINE_enum("format", "saved_model", ["saved_model", "bundle"], "What to write.")
+    flags.DEFINE_enum("format", "saved_model", ["saved_model", "bundle", "tflite"],
+                      "What to write (tflite: see crct_tf.tflite_export).")
+    flags.DEFINE_enum("quantize", "none", ["none", "fp16", "dynamic", "int8"],
+                      "--format tflite: weights/activations quantisation (int8 is calibrated on "
+                      "real face crops).")
     flags.DEFINE_string("weights", None, "Weights bundle folder to export (--format saved_model).")
     flags.DEFINE_multi_string("model_dir", [], "Training run folder(s) to pack (--format bundle).")
     flags.DEFINE_string("export_dir", None, "Output folder.")
@@ -104,7 +114,7 @@ def export_saved_model(bundle, export_dir, overwrite=False, jit_compile=True, we
 
 
 def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
-        dtype="float32", share_backbone=False, jit_compile=True):
+        dtype="float32", share_backbone=False, jit_compile=True, quantize="none"):
     """What the CLI does; returns the written folder.
 
     Raises:
@@ -128,6 +138,10 @@ def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
     if not weights:
         raise ExportError("--weights DIR (a weights bundle) is required")
     from crct_tf.bundle import load_bundle
+    if export_format == "tflite":
+        from crct_tf import tflite_export
+        return tflite_export.export_tflite(load_bundle(weights), export_dir, quantize, overwrite,
+                                           weights)
     export_saved_model(load_bundle(weights), export_dir, overwrite, jit_compile, weights)
     return export_dir
 
@@ -144,7 +158,8 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)   # TensorFlow's saver is chatty at INFO
     try:
         out = run(FLAGS.format, FLAGS.export_dir, FLAGS.weights, FLAGS.model_dir,
-                  FLAGS.overwrite, FLAGS.dtype, FLAGS.share_backbone, FLAGS.jit_compile)
+                  FLAGS.overwrite, FLAGS.dtype, FLAGS.share_backbone, FLAGS.jit_compile,
+                  FLAGS.quantize)
     except ExportError as e:
         _fail(e)
     except (OSError, ValueError) as e:

@@ -6,6 +6,7 @@ r"""Tracks a face in a video with CRCT and writes its landmarks (SPEC section 4)
     python tools/track_video.py --input 0 --max_frames 300          # webcam 0
     python tools/track_video.py --input 300VW/114/vid.avi --mode bt --init_box 120,80,260,240
     python tools/track_video.py --saved_model exported/crct --input talk.mp4
+    python tools/track_video.py --runtime tflite --tflite_dir exported/tflite --threads 2
 
 Writes, for the name S (the input's stem; `NNN` for a 300-VW `NNN/vid.avi`; `--name`):
 S.csv (one row per frame: frame,time_s,status,face_score,x0,y0,x1,y1,lx0,ly0,...,lx67,ly67),
@@ -16,10 +17,12 @@ demo run replaces its own). Bad input: one line on stderr, exit code 2. Interrup
 SIGTERM): the rows so far stay in S.partial.csv, exit code 130 / 143.
 
 With --saved_model the networks come from `python -m crct_tf.export`'s SavedModel, and no
-model-building or training code of crct_tf is imported.
+model-building or training code of crct_tf is imported; the same holds for --runtime tflite
+(TFLite models from `python -m crct_tf.export --format tflite`, crops cut in OpenCV).
 """
 
 import argparse
+import collections
 import itertools
 import os
 import signal
@@ -70,6 +73,11 @@ def parse_args(argv):
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--weights", help="weights bundle folder (default: checkpoints/)")
     weights.add_argument("--saved_model", help="SavedModel folder from python -m crct_tf.export")
+    p.add_argument("--runtime", default="tf", choices=("tf", "tflite"),
+                   help="tf (the TF step) or tflite (TFLite models from python -m crct_tf.export "
+                        "--format tflite, XNNPACK, crops in OpenCV)")
+    p.add_argument("--tflite_dir", help="TFLite export folder (required by --runtime tflite)")
+    p.add_argument("--threads", type=int, help="TFLite interpreter threads (default: all cores)")
     p.add_argument("--max_frames", type=int, help="stop after this many frames")
     p.add_argument("--no_video", action="store_true", help="do not write S.mp4")
     p.add_argument("--save_pts", action="store_true", help="write S/annot/NNNNNN.pts")
@@ -89,6 +97,16 @@ def parse_args(argv):
     if args.name is not None and (not args.name.strip() or os.sep in args.name
                                   or args.name in (".", "..")):
         raise UsageError(f"--name {args.name!r} must be a plain file name")
+    if args.runtime == "tflite" and not args.tflite_dir:
+        raise UsageError("--runtime tflite needs --tflite_dir DIR (python -m crct_tf.export "
+                         "--format tflite)")
+    if args.runtime == "tflite" and (args.weights or args.saved_model):
+        raise UsageError("--runtime tflite reads its networks from --tflite_dir, not --weights "
+                         "or --saved_model")
+    if args.tflite_dir and args.runtime != "tflite":
+        raise UsageError("--tflite_dir is used only with --runtime tflite")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
     args.init_box = _parse_box(args.init_box)
     if args.mode == "bt" and args.init_box is None:
         raise UsageError("--mode bt tracks from a given first box: pass --init_box x0,y0,x1,y1")
@@ -111,6 +129,14 @@ def _parse_box(text):
 
 def check_weights(args):
     """Cheap check that the weights exist, before anything slow is loaded."""
+    if getattr(args, "runtime", "tf") == "tflite":
+        # No import here: tflite_steps imports TensorFlow (load_networks validates fully).
+        if not os.path.isdir(args.tflite_dir):
+            raise UsageError(f"--tflite_dir {args.tflite_dir}: no such TFLite export folder")
+        if not os.path.isfile(os.path.join(args.tflite_dir, "crct_tflite.json")):
+            raise UsageError(f"--tflite_dir {args.tflite_dir}: not a TFLite export (no "
+                             f"crct_tflite.json; python -m crct_tf.export --format tflite)")
+        return
     if args.saved_model:
         if not os.path.isfile(os.path.join(args.saved_model, "saved_model.pb")):
             raise UsageError(f"--saved_model {args.saved_model}: not a SavedModel folder "
@@ -131,6 +157,13 @@ def load_networks(args, frames=None):
     A SavedModel keeps the choice made at export.
     """
     _import_tensorflow_quietly()
+    if getattr(args, "runtime", "tf") == "tflite":
+        from crct_tf.tracking import tflite_steps
+        try:
+            steps = tflite_steps.load_tflite_steps(args.tflite_dir, args.threads)
+        except tflite_steps.TfliteError as e:
+            raise UsageError(str(e)) from None
+        return steps, steps.constants, os.path.abspath(args.tflite_dir)
     from crct_tf.tracking import frame_step
     if args.saved_model:
         try:
@@ -226,19 +259,41 @@ def _run_on(source, source_spec, output_dir, overwrite, args):
     except video_io.InputError as e:          # e.g. an unreadable image in the middle of a folder
         outputs.discard()
         raise UsageError(str(e)) from None
+    except (OSError, video_io.OutputError) as e:   # a full disk, a folder gone: no partial files
+        outputs.discard()
+        raise UsageError(_os_message(e, output_dir)) from None
     except BaseException:
         kept = outputs.interrupt()
         if kept:
             sys.stderr.write(f"{PROG}: interrupted; rows so far in {kept[0]}\n")
         raise
-    summary.update(weights=weights_label, mode=args.mode, redetect_on=args.redetect_on,
+    announced = _expected_frames(source, args)
+    if announced is not None and summary["frames"] < announced:     # a truncated or damaged video
+        sys.stderr.write(f"{PROG}: warning: {source.description} ended after {summary['frames']} "
+                         f"of the {announced} frames its header announces\n")
+        summary["frames_announced"] = announced
+    summary.update(weights=weights_label, runtime=args.runtime, mode=args.mode,
+                   redetect_on=args.redetect_on,
                    input=source_spec if video_io.is_webcam(source_spec)
                    else os.path.abspath(source_spec), name=name)
-    written = outputs.finish(summary)
+    try:
+        written = outputs.finish(summary)
+    except OSError as e:
+        outputs.discard()
+        raise UsageError(_os_message(e, output_dir)) from None
     print(f"{PROG}: {summary['frames']} frames, {summary['tracked']} tracked, "
           f"{summary['lost']} lost, {summary['searching']} searching, "
           f"{summary['ms_per_frame']:.1f} ms/frame -> {', '.join(written)}", flush=True)
     return 0
+
+
+def _os_message(error, output_dir):
+    """One line for an OSError (mostly while writing: a full disk): the file and the problem."""
+    if not isinstance(error, OSError):
+        return str(error)
+    if error.filename:
+        return f"{error.filename}: {error.strerror or error}"
+    return f"cannot write into {output_dir}: {error.strerror or error}"
 
 
 def _expected_frames(source, args):
@@ -259,27 +314,28 @@ def _track(tracker, source, outputs, args):
     if first is None:
         raise video_io.InputError(f"{source.description}: no frame to track")
     tracker.warm_up(first.rgb)                          # tracing and compiling, not timed
-    times = []
+    recent = collections.deque(maxlen=10)     # bounded memory: nothing kept per frame
+    count, total_s = 0, 0.0
     with tqdm(total=total, unit="frame", file=sys.stderr, desc=PROG, dynamic_ncols=True) as bar:
         for frame in itertools.chain([first], frames):
             start = time.perf_counter()
             result = tracker.track(frame.rgb)
-            times.append(time.perf_counter() - start)
+            recent.append(time.perf_counter() - start)
+            count, total_s = count + 1, total_s + recent[-1]
             landmarks = result.landmarks if result.status == TRACKED else None
             outputs.write_row(frame.index, frame.time_s, result.status, result.face_score,
                               result.box, landmarks)
             if args.save_pts and landmarks is not None:
                 outputs.write_pts(frame.index, landmarks)
             if not args.no_video:
-                recent = times[-10:]
                 outputs.write_video_frame(draw_result(
                     frame.rgb[:, :, ::-1], result.status, result.box, landmarks,
                     result.face_score, fps=len(recent) / max(sum(recent), 1e-9)))
             bar.update(1)
     counts = tracker.counts
-    return {"frames": len(times), "tracked": counts["tracked"], "lost": counts["lost"],
+    return {"frames": count, "tracked": counts["tracked"], "lost": counts["lost"],
             "searching": counts["searching"], "redetections": counts["redetections"],
-            "ms_per_frame": round(1000.0 * sum(times) / len(times), 2),
+            "ms_per_frame": round(1000.0 * total_s / count, 2),
             "detector_calls": counts["detector_calls"]}
 
 

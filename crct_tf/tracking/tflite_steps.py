@@ -1,0 +1,210 @@
+"""Algorithm 1's per-frame network work on TensorFlow Lite (XNNPACK), crops in numpy/OpenCV.
+
+    steps = load_tflite_steps("exported/tflite", num_threads=2)
+    tracker = Tracker.from_constants(steps, steps.constants)
+
+`TfliteSteps` has the interface the `Tracker` uses (`step`, `bt_step`, `fv_step`, `fll_step`,
+`state_shape`, see `frame_step.FrameSteps`) and computes the same thing: the crops are cut by
+`geometry.crop_image` / `geometry.landmark_patch_boxes` (the numpy twins of the TF crops, which
+sample at the same positions) and the three networks run as the TFLite models written by
+`python -m crct_tf.export --format tflite`. `tf.lite.Interpreter` applies XNNPACK by default.
+
+Imports TensorFlow (for the interpreter), OpenCV and the shared geometry only: no model-building,
+training or bundle code. One face per call (F = 1, the tracker's case); a batch of F boxes is
+run face by face.
+"""
+
+import json
+import os
+import time
+import warnings
+
+import numpy as np
+
+from crct_tf import geometry
+from crct_tf.crop_settings import CropSettings
+
+CONSTANTS_FILE = "crct_tflite.json"
+TFLITE_FORMAT = "crct_tf.tflite"
+TFLITE_VERSION = 1
+NUM_LANDMARKS = 68
+
+
+def prewhiten(crops):
+    """facenet's standardisation per crop [B, S, S, 3]: (x - mean) / max(std, 1/sqrt(x.size)).
+
+    The same as the backbone's `Prewhiten` layer; exports of a prewhitening backbone leave it
+    out of the TFLite models (`prewhiten_crops` in the constants) and it runs here in float.
+    """
+    x = np.asarray(crops, np.float32)
+    axes = tuple(range(1, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    std = x.std(axis=axes, keepdims=True)
+    floor = np.float32(1.0 / np.sqrt(np.prod(x.shape[1:])))
+    return ((x - mean) / np.maximum(std, floor)).astype(np.float32)
+
+
+class TfliteError(RuntimeError):
+    """A TFLite export folder that is missing or was not written by `crct_tf.export`."""
+
+
+def read_tflite_constants(tflite_dir):
+    """The constants JSON of a TFLite export folder (cheap: no TensorFlow)."""
+    path = os.path.join(tflite_dir, CONSTANTS_FILE)
+    if not os.path.isdir(tflite_dir):
+        raise TfliteError(f"{tflite_dir}: no such TFLite export folder")
+    try:
+        with open(path) as f:
+            constants = json.load(f)
+    except (OSError, ValueError) as e:
+        raise TfliteError(f"{path}: missing or unreadable ({e.__class__.__name__}); export with "
+                          f"python -m crct_tf.export --format tflite") from None
+    if constants.get("format") != TFLITE_FORMAT or constants.get("version") != TFLITE_VERSION:
+        raise TfliteError(f"{path}: not a version {TFLITE_VERSION} crct_tf TFLite export")
+    return constants
+
+
+class _Model:
+    """One TFLite model: inputs matched by name, outputs by role (shape)."""
+
+    def __init__(self, path, input_names, num_threads):
+        import tensorflow as tf
+        with warnings.catch_warnings():
+            # TF 2.21 warns that tf.lite.Interpreter moves to ai_edge_litert; it still runs
+            # XNNPACK by default, and ai_edge_litert is not a dependency of this project.
+            warnings.simplefilter("ignore", UserWarning)
+            self.interpreter = tf.lite.Interpreter(model_path=path, num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        details = self.interpreter.get_input_details()
+        self.inputs = []
+        for name in input_names:
+            matches = [d["index"] for d in details if d["name"].split(":")[0].endswith(name)]
+            if len(matches) != 1:
+                raise TfliteError(f"{path}: no unique input named {name}")
+            self.inputs.append(matches[0])
+        self.outputs = self.interpreter.get_output_details()
+        self.seconds = 0.0          # time spent in this model, summed over calls (benchmark)
+
+    def __call__(self, *arrays):
+        start = time.perf_counter()
+        for index, array in zip(self.inputs, arrays):
+            self.interpreter.set_tensor(index, np.ascontiguousarray(array, np.float32))
+        self.interpreter.invoke()
+        outputs = [self.interpreter.get_tensor(d["index"]) for d in self.outputs]
+        self.seconds += time.perf_counter() - start
+        return outputs
+
+
+def _by_shape(outputs, shape):
+    for value in outputs:
+        if tuple(value.shape[1:]) == tuple(shape):
+            return value
+    raise TfliteError(f"no output of shape [1, {shape}]")
+
+
+class TfliteSteps:
+    """The `FrameSteps` interface on TFLite models (see module docstring).
+
+    Args:
+      tflite_dir: a folder written by `python -m crct_tf.export --format tflite`.
+      num_threads: interpreter threads (XNNPACK's thread pool).
+    """
+
+    def __init__(self, tflite_dir, num_threads=None):
+        self.constants = read_tflite_constants(tflite_dir)
+        self.settings = CropSettings.from_dict(self.constants["crop_settings"])
+        self.state_shape = tuple(self.constants["state_shape"])
+        self.quantize = self.constants.get("quantize", "none")
+        self._prewhiten = prewhiten if self.constants.get("prewhiten_crops") else (lambda x: x)
+        threads = num_threads or os.cpu_count() or 1
+        models = self.constants["models"]
+        inputs = self.constants["inputs"]
+        for name in ("bt", "fv", "fll"):
+            path = os.path.join(tflite_dir, models[name])
+            if not os.path.isfile(path):
+                raise TfliteError(f"{path}: missing; export with --format tflite")
+        self._bt = _Model(os.path.join(tflite_dir, models["bt"]), inputs["bt"], threads)
+        self._fv = _Model(os.path.join(tflite_dir, models["fv"]), inputs["fv"], threads)
+        self._fll = _Model(os.path.join(tflite_dir, models["fll"]), inputs["fll"], threads)
+
+    def network_seconds(self):
+        """{bt, fv, fll}: seconds spent inside each TFLite model so far (crops excluded)."""
+        return {"bt": self._bt.seconds, "fv": self._fv.seconds, "fll": self._fll.seconds}
+
+    # -- stages: one face --------------------------------------------------------------------
+
+    def _bt_one(self, frame, previous_frame, box, state):
+        s = self.settings
+        window = geometry.square_context_box(box, s.bt_context)
+        current = self._prewhiten(geometry.crop_image(frame, window, s.input_size)[None])
+        previous = self._prewhiten(geometry.crop_image(previous_frame, window, s.input_size)[None])
+        outputs = self._bt(previous, current, state[None])
+        points = geometry.points_from_crop(
+            _by_shape(outputs, (NUM_LANDMARKS, 2))[0], window, s.input_size)
+        return points, _box(points), _by_shape(outputs, self.state_shape)[0]
+
+    def _fv_one(self, frame, landmarks, face_box):
+        s = self.settings
+        windows = geometry.landmark_patch_boxes(landmarks, face_box, s.fv_patch_size,
+                                                s.fv_face_context, s.fv_face_size)
+        patches = geometry.crop_images(frame, windows, s.fv_patch_size)   # one cv2.remap
+        return float(np.reshape(self._fv(patches[None])[0], [-1])[0])
+
+    def _fll_one(self, frame, box):
+        s = self.settings
+        window = geometry.square_context_box(box, s.fll_context)
+        crop = self._prewhiten(geometry.crop_image(frame, window, s.input_size)[None])
+        points = geometry.points_from_crop(self._fll(crop)[0][0], window, s.input_size)
+        return points, _box(points)
+
+    # -- the FrameSteps interface (numpy in, dict of numpy out) -------------------------------
+
+    def step(self, frame, previous_frame, boxes, state):
+        frame, previous_frame = _frame(frame), _frame(previous_frame)
+        out = {k: [] for k in ("bt_landmarks", "bt_box", "p_face", "landmarks", "box", "state")}
+        for box, face_state in zip(np.asarray(boxes, np.float32), np.asarray(state, np.float32)):
+            bt_points, bt_box, new_state = self._bt_one(frame, previous_frame, box, face_state)
+            p_face = self._fv_one(frame, bt_points, bt_box)
+            points, final_box = self._fll_one(frame, bt_box)
+            for key, value in zip(out, (bt_points, bt_box, p_face, points, final_box, new_state)):
+                out[key].append(value)
+        return _stack(out)
+
+    def bt_step(self, frame, previous_frame, boxes, state):
+        frame, previous_frame = _frame(frame), _frame(previous_frame)
+        out = {"landmarks": [], "box": [], "state": []}
+        for box, face_state in zip(np.asarray(boxes, np.float32), np.asarray(state, np.float32)):
+            for key, value in zip(out, self._bt_one(frame, previous_frame, box, face_state)):
+                out[key].append(value)
+        return _stack(out)
+
+    def fv_step(self, frame, landmarks, face_boxes):
+        frame = _frame(frame)
+        return {"p_face": np.array([self._fv_one(frame, l, b) for l, b in
+                                    zip(np.asarray(landmarks, np.float32),
+                                        np.asarray(face_boxes, np.float32))], np.float32)}
+
+    def fll_step(self, frame, boxes):
+        frame = _frame(frame)
+        out = {"landmarks": [], "box": []}
+        for box in np.asarray(boxes, np.float32):
+            for key, value in zip(out, self._fll_one(frame, box)):
+                out[key].append(value)
+        return _stack(out)
+
+
+def _frame(image):
+    return np.asarray(image, np.float32)
+
+
+def _box(points):
+    return np.concatenate([points.min(axis=0), points.max(axis=0)]).astype(np.float32)
+
+
+def _stack(out):
+    return {k: np.asarray(v, np.float32) for k, v in out.items()}
+
+
+def load_tflite_steps(tflite_dir, num_threads=None):
+    """`TfliteSteps` from an export folder; raises `TfliteError` with a one-line message."""
+    return TfliteSteps(tflite_dir, num_threads)

@@ -1,0 +1,197 @@
+"""TFLite export + runtime (`crct_tf.tflite_export`, `crct_tf.tracking.tflite_steps`).
+
+The TFLite tracker must give the TF tracker's landmarks (fp32), stay close in int8, and run in
+a fresh process without the model-building or training code.
+"""
+
+import csv
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_track_video import save_untrained_bundle
+
+from crct_tf.detection import MtcnnBoxMap, detect_faces
+from crct_tf.tracking import Tracker, TrackerConfig
+from crct_tf.tracking.video_io import open_source
+
+REPO = Path(__file__).resolve().parents[1]
+FORBIDDEN = ("crct_tf.models", "crct_tf.training", "crct_tf.backbone", "crct_tf.bundle",
+             "crct_tf.export", "crct_tf.tflite_export")
+CHILD = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("track_video", sys.argv[1])
+tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tool)
+code = tool.main(sys.argv[2:])
+modules = sorted(m for m in sys.modules if m.startswith("crct_tf"))
+print(json.dumps({"code": code, "modules": modules}))
+"""
+
+
+def _frames(clip, count):
+    source = open_source(clip)
+    frames = [f.rgb for _, f in zip(range(count), source)]
+    source.close()
+    return frames
+
+
+def _track(steps, constants, frames, detector, **config):
+    tracker = Tracker(steps, TrackerConfig.from_constants(constants["tracker"], **config),
+                      detect=functools.partial(detect_faces, detector),
+                      box_map=MtcnnBoxMap.from_dict(constants["mtcnn_box_map"]))
+    return [tracker.track(f) for f in frames]
+
+
+def _nme(results, reference):
+    """Median over frames tracked by both: mean point distance / the reference box diagonal."""
+    errors = [np.linalg.norm(r.landmarks - ref.landmarks, axis=-1).mean()
+              / np.linalg.norm(ref.box[2:] - ref.box[:2])
+              for r, ref in zip(results, reference) if r.landmarks is not None
+              and ref.landmarks is not None]
+    return float(np.median(errors)), len(errors)
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tmp_path_factory):
+    """An untrained tiny-backbone bundle and its fp32 TFLite export (fast to convert)."""
+    from crct_tf import tflite_export
+    from crct_tf.bundle import load_bundle
+    root = tmp_path_factory.mktemp("tiny")
+    weights = save_untrained_bundle(root / "weights", "tiny")
+    bundle = load_bundle(str(weights))
+    out = tflite_export.export_tflite(bundle, str(root / "tflite"), weights_dir=str(weights))
+    return bundle, Path(out)
+
+
+@pytest.fixture(scope="module")
+def real_exports(tmp_path_factory):
+    """The bundled checkpoints/ weights as fp32 and int8 TFLite (minutes: slow tests only)."""
+    from crct_tf import tflite_export
+    from crct_tf.bundle import load_bundle
+    root = tmp_path_factory.mktemp("real")
+    bundle = load_bundle(str(REPO / "checkpoints"))
+    return bundle, {q: Path(tflite_export.export_tflite(bundle, str(root / q), q))
+                    for q in ("none", "int8")}
+
+
+def _tf_steps(bundle):
+    from crct_tf.tracking.frame_step import FrameSteps
+    return FrameSteps(bundle.bt, bundle.fv, bundle.fll, bundle.settings)
+
+
+def _constants(bundle):
+    return {"tracker": bundle.tracker, "mtcnn_box_map": bundle.mtcnn_box_map}
+
+
+@pytest.mark.parametrize("window", [[20.3, 10.7, 100.3, 90.7], [-30.0, -12.5, 70.0, 87.5],
+                                    [90.0, 80.0, 150.0, 140.0]])
+def test_numpy_crops_sample_the_tf_crops_values(window):
+    """The runtime's crops equal `tf_crop_images` inside and on the border (not only where)."""
+    from crct_tf import geometry
+    image = np.random.default_rng(1).uniform(0, 255, (100, 120, 3)).astype(np.float32)
+    windows = np.array([window, [5.0, 5.0, 17.0, 17.0]], np.float32)
+    expected = geometry.tf_crop_images(image[None], windows, 32, np.zeros(2, np.int32)).numpy()
+    single = np.stack([geometry.crop_image(image, w, 32) for w in windows])
+    batch = geometry.crop_images(image, windows, 32)
+    np.testing.assert_allclose(single, expected, atol=0.1)      # OpenCV: 1/32-pixel weights
+    np.testing.assert_allclose(batch, expected, atol=0.1)
+
+
+def test_export_writes_models_and_constants(tiny_export):
+    bundle, folder = tiny_export
+    constants = json.loads((folder / "crct_tflite.json").read_text())
+    assert {p.name for p in folder.iterdir()} == {"bt.tflite", "fv.tflite", "fll.tflite",
+                                                  "crct_tflite.json"}
+    assert constants["crop_settings"] == bundle.settings.to_dict()
+    assert constants["tracker"] == bundle.tracker
+    assert constants["mtcnn_box_map"] == bundle.mtcnn_box_map
+    assert constants["state_shape"] == [4, 512] and constants["quantize"] == "none"
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]   # no staging
+
+
+def test_fp32_tflite_steps_equal_the_tf_steps_tiny(tiny_export, demo_clip, mtcnn_detector):
+    from crct_tf.tracking.tflite_steps import TfliteSteps
+    bundle, folder = tiny_export
+    frames = _frames(demo_clip, 30)
+    tflite = TfliteSteps(str(folder), num_threads=2)
+    expected = _track(_tf_steps(bundle), _constants(bundle), frames, mtcnn_detector)
+    got = _track(tflite, tflite.constants, frames, mtcnn_detector)
+    assert [r.status for r in got] == [r.status for r in expected] == ["tracked"] * 30
+    difference = max(np.abs(a.landmarks - b.landmarks).max() for a, b in zip(got, expected))
+    assert difference <= 0.05
+
+
+@pytest.mark.slow
+def test_fp32_tflite_tracker_equals_the_tf_tracker_real_weights(real_exports, demo_clip,
+                                                                mtcnn_detector):
+    """The bundled weights: fp32 TFLite landmarks within 0.05 px over the first 30 frames."""
+    from crct_tf.tracking.tflite_steps import TfliteSteps
+    bundle, folders = real_exports
+    frames = _frames(demo_clip, 30)
+    tflite = TfliteSteps(str(folders["none"]), num_threads=2)
+    expected = _track(_tf_steps(bundle), _constants(bundle), frames, mtcnn_detector)
+    got = _track(tflite, tflite.constants, frames, mtcnn_detector)
+    assert [r.status for r in got] == [r.status for r in expected]
+    difference = max(np.abs(a.landmarks - b.landmarks).max() for a, b in zip(got, expected)
+                     if b.landmarks is not None)
+    assert difference <= 0.05
+
+
+@pytest.mark.slow
+def test_int8_landmarks_stay_close_to_fp32(real_exports, demo_clip, mtcnn_detector):
+    """Median NME (int8 vs fp32 landmarks, over the fp32 box diagonal) on the demo clip."""
+    from crct_tf.tracking.tflite_steps import TfliteSteps
+    _, folders = real_exports
+    frames = _frames(demo_clip, 120)
+    fp32 = TfliteSteps(str(folders["none"]), num_threads=2)
+    int8 = TfliteSteps(str(folders["int8"]), num_threads=2)
+    reference = _track(fp32, fp32.constants, frames, mtcnn_detector)
+    nme, count = _nme(_track(int8, int8.constants, frames, mtcnn_detector), reference)
+    assert count >= 100
+    assert nme <= 0.005, f"int8 median NME {nme:.4f}"
+
+
+def test_tflite_runtime_in_a_fresh_process(tiny_export, demo_clip, mtcnn_detector, tmp_path):
+    """track_video --runtime tflite: no model/training code imported; same CSV as in memory."""
+    from crct_tf.tracking.tflite_steps import TfliteSteps
+    _, folder = tiny_export
+    frames = 6
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(REPO / "tools" / "track_video.py"),
+         "--input", demo_clip, "--runtime", "tflite", "--tflite_dir", str(folder),
+         "--threads", "2", "--output_dir", str(out), "--max_frames", str(frames),
+         "--no_video", "--name", "demo"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert child.returncode == 0, child.stderr[-2000:]
+    report = json.loads(child.stdout.strip().splitlines()[-1])
+    assert report["code"] == 0
+    assert "crct_tf.tracking.tflite_steps" in report["modules"]
+    assert not [m for m in report["modules"] if m.startswith(FORBIDDEN)], report["modules"]
+    summary = json.loads((out / "demo.json").read_text())
+    assert summary["frames"] == frames and summary["runtime"] == "tflite"
+    with open(out / "demo.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    landmarks = np.array([[float(r[f"l{a}{i}"]) for i in range(68) for a in "xy"] for r in rows])
+    tflite = TfliteSteps(str(folder), num_threads=2)
+    expected = _track(tflite, tflite.constants, _frames(demo_clip, frames), mtcnn_detector)
+    np.testing.assert_allclose(landmarks, np.array([r.landmarks.reshape(-1) for r in expected]),
+                               atol=1e-3 + 5e-4)
+
+
+def test_track_video_rejects_tflite_without_a_folder(tmp_path):
+    spec_path = REPO / "tools" / "track_video.py"
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    result = subprocess.run([sys.executable, str(spec_path), "--runtime", "tflite",
+                             "--tflite_dir", str(tmp_path / "missing")], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "no such TFLite export folder" in result.stderr
