@@ -1,5 +1,5 @@
 """`python -m crct_tf.datasets.build` on bad .pts and images, odd paths, an unusable data_dir and
-a full disk (issue 9, docs/limits.md). Tiny generated image trees; grayscale, 16-bit and RGBA
+a full disk (issue 9, README "Limits and errors"). Tiny generated image trees; grayscale, 16-bit and RGBA
 images and malformed .pts are covered in test_datasets_images / test_datasets_vw300."""
 
 import errno

@@ -1,4 +1,4 @@
-"""Loading is safe (issue 9, docs/limits.md): nothing in crct_tf/ or tools/ unpickles, evaluates
+"""Loading is safe (issue 9, README "Limits and errors"): nothing in crct_tf/ or tools/ unpickles, evaluates
 code, or turns Keras' safe mode off; weights are checked by sha256 (assets and bundles).
 
 The MTCNN detector package loads its own weights with joblib: a third-party exception, outside

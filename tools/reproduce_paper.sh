@@ -2,7 +2,7 @@
 # Reproduces the CRCT paper's Tables I, II and III (Aspandi et al., FG 2019) from the datasets.
 #
 # Who this is for: someone who holds 300-VW, 300-W and Menpo (2D) and a GPU; Table III also needs
-# their 3D-aware 2D (3DA-2D) labels (docs/3da2d.md). Training takes days
+# their 3D-aware 2D (3DA-2D) labels (the README's "3DA-2D experiment" section). Training takes days
 # (the paper: 2-3 days per BT sequence length and about 2 days for FLL and FV on two Tesla GPUs);
 # tracking the 64 test videos takes a few hours per tracker; evaluation takes minutes.
 #
@@ -12,7 +12,7 @@
 #   export MENPO_DIR=/data/menpo2d      # Menpo 2D training images and .pts files
 #   tools/reproduce_paper.sh [prepare|train|export|track|evaluate|all]   # default: all
 #
-# Table III (3DA-2D landmarks), once the 3DA-2D labels are in place (docs/3da2d.md): 300-VW's in
+# Table III (3DA-2D landmarks), once the 3DA-2D labels are in place (the README's "3DA-2D experiment" section): 300-VW's in
 # $VW300_DIR/NNN/annot2/, 300-W's and Menpo's as <stem>_3d.pts beside the images:
 #   tools/reproduce_paper.sh [prepare_3d|train_3d|export_3d|track_3d|evaluate_3d|table3]
 #

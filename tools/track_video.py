@@ -45,7 +45,7 @@ DEFAULT_WEIGHTS = os.path.join(REPO, "checkpoints")
 DEMO_OUTPUT_DIR = os.path.join("outputs", "demo")
 DEFAULT_OUTPUT_DIR = os.path.join("outputs", "tracks")
 # XLA-compiling the networks (--weights) costs 10-20 s once and saves 10-20 ms per frame on a
-# 2-core CPU (docs/tracking.md): worth it from about a thousand frames, or with no known end.
+# 2-core CPU (the README's "Speed" section): worth it from about a thousand frames, or with no known end.
 JIT_MIN_FRAMES = 1000
 PROG = "track_video"
 
