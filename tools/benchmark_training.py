@@ -9,7 +9,6 @@ bootstrap configs' batch sizes) in a temporary run folder, reads the rate of its
 
 import argparse
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -26,9 +25,13 @@ def run_one(model, steps):
         cmd = [sys.executable, "-m", "crct_tf.train", f"--flagfile={CONFIGS[model]}",
                f"--model_dir={model_dir}", f"--steps={steps}", "--steps_per_stage=0",
                f"--log_every={steps // 2}", f"--checkpoint_every={10 * steps}", *extra]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        peak_mib = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+        # A fresh intermediate process per run, so that its RUSAGE_CHILDREN is this run's alone.
+        wrapper = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+                   "sys.stdout.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss));"
+                   " sys.exit(r.returncode)")
+        result = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True,
+                                text=True)
+        peak_mib = int(result.stdout.strip() or 0) / 1024
         rates = RATE.findall(result.stderr)
         if result.returncode != 0 or not rates:
             raise SystemExit(f"{model}: training failed:\n{result.stderr[-2000:]}")
