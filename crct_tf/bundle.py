@@ -21,13 +21,12 @@ import datetime
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 
 import h5py
 import numpy as np
 
 from crct_tf.crop_settings import CropSettings
+from crct_tf.staged_folder import staged_folder
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -140,10 +139,7 @@ def save_bundle(export_dir, bt, fv, fll, settings, tracker, mtcnn_box_map, train
     else:
         parts["bt_backbone"] = bt.get_layer(BACKBONE_LAYER).layers
         parts["fll_backbone"] = fll.get_layer(BACKBONE_LAYER).layers
-    parent = os.path.dirname(os.path.abspath(export_dir))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".bundle.", dir=parent)
-    try:
+    with staged_folder(export_dir, prefix=".bundle.") as staging:
         files = {}
         for part, layers in parts.items():
             name = f"{part}.weights.h5"
@@ -164,12 +160,6 @@ def save_bundle(export_dir, bt, fv, fll, settings, tracker, mtcnn_box_map, train
         }
         with open(os.path.join(staging, MANIFEST), "w") as f:
             json.dump(manifest, f, indent=2)
-        if os.path.exists(export_dir):
-            shutil.rmtree(export_dir)
-        os.replace(staging, export_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return export_dir
 
 

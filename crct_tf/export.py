@@ -34,6 +34,8 @@ import tempfile
 
 from absl import app, flags, logging
 
+from crct_tf.staged_folder import staged_folder
+
 FLAGS = flags.FLAGS
 
 
@@ -93,20 +95,14 @@ def export_saved_model(bundle, export_dir, overwrite=False, jit_compile=True, we
     constants = saved_model_constants(bundle, steps.state_shape, jit_compile, weights_dir)
     parent = os.path.dirname(os.path.abspath(export_dir))
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".saved_model.", dir=parent)
     asset_dir = tempfile.mkdtemp(prefix=".constants.", dir=parent)
     try:
         asset = os.path.join(asset_dir, frame_step.CONSTANTS_FILE)
         with open(asset, "w") as f:
             json.dump(constants, f, indent=2)
         steps.constants_asset = tf.saved_model.Asset(asset)
-        tf.saved_model.save(steps, staging, signatures=steps.signatures())
-        if os.path.exists(export_dir):
-            shutil.rmtree(export_dir)
-        os.replace(staging, export_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        with staged_folder(export_dir, prefix=".saved_model.") as staging:
+            tf.saved_model.save(steps, staging, signatures=steps.signatures())
     finally:
         shutil.rmtree(asset_dir, ignore_errors=True)
     logging.info("wrote SavedModel %s", export_dir)

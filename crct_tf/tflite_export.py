@@ -29,12 +29,11 @@ crops on the boxes it tracks), never on random data.
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 
 import numpy as np
 from absl import logging
 
+from crct_tf.staged_folder import staged_folder
 from crct_tf.tracking import tflite_steps
 from crct_tf.tracking.tflite_steps import CONSTANTS_FILE, TFLITE_FORMAT, TFLITE_VERSION
 
@@ -182,10 +181,7 @@ def export_tflite(bundle, export_dir, quantize="none", overwrite=False, weights_
     functions, state_shape = _frozen_functions(bundle)
     calibration = calibration_inputs(bundle) if quantize == "int8" else {}
     calibration.pop("fv", None)        # FV stays `dynamic` under int8 (see below)
-    parent = os.path.dirname(os.path.abspath(export_dir))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".tflite.", dir=parent)
-    try:
+    with staged_folder(export_dir, prefix=".tflite.") as staging:
         inputs, per_model = {}, {}
         for name, function in functions.items():
             # FV is tiny (two small convolutions on 68 12x12 patches): full int8 makes it
@@ -212,11 +208,5 @@ def export_tflite(bundle, export_dir, quantize="none", overwrite=False, weights_
         }
         with open(os.path.join(staging, CONSTANTS_FILE), "w") as f:
             json.dump(constants, f, indent=2)
-        if os.path.exists(export_dir):
-            shutil.rmtree(export_dir)
-        os.replace(staging, export_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logging.info("wrote TFLite models to %s", export_dir)
     return export_dir
