@@ -32,12 +32,15 @@ def test_config_round_trips_without_lambda():
     np.testing.assert_allclose(clone(x)["features"], model(x)["features"], atol=1e-5)
 
 
-def test_prewhiten_matches_facenet_formula():
+def test_prewhiten_matches_facenet_formula_and_the_tflite_runtime():
+    """The Keras layer, facenet's formula, and the numpy twin the TFLite runtime uses agree."""
+    from crct_tf.tracking.tflite_steps import prewhiten as numpy_prewhiten
     x = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
     expected = [(im - im.mean()) / max(im.std(), 1.0 / np.sqrt(im.size)) for im in x]
     np.testing.assert_allclose(Prewhiten()(x), np.stack(expected), atol=1e-4)
+    np.testing.assert_allclose(numpy_prewhiten(x), np.stack(expected), atol=1e-4)
     flat = np.full((1, 8, 8, 3), 7.0, np.float32)  # std 0: no division by zero
-    assert np.all(np.isfinite(Prewhiten()(flat)))
+    assert np.all(np.isfinite(Prewhiten()(flat))) and np.all(np.isfinite(numpy_prewhiten(flat)))
 
 
 def test_loader_refuses_a_model_with_a_layer_the_h5_lacks():
