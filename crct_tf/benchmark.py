@@ -2,7 +2,7 @@ r"""Times the tracker: ms/frame of the whole step and of each stage, frames/s, p
 
   python -m crct_tf.benchmark [--weights DIR] [--frames 60] [--warmup 5] [--nojit_compile]
   python -m crct_tf.benchmark --runtime tflite --tflite_dir DIR [--tflite_dir DIR2] [--threads N]
-      (TF against TFLite exports: ms per stage and NME vs TF; see crct_tf.tflite_benchmark)
+      (TF against TFLite exports: ms per stage and NME vs TF)
 
 On the demo clip (176x144) and on the same frames upscaled to 640x480, after warm-up:
 the crct step (BT + FV + FLL, one tf.function), each stage alone (BT with both crops, FV with
@@ -11,10 +11,13 @@ its patches, FLL with its crop), MTCNN, and the trackers `crct` and `fll_mt` end
 Prints a markdown table (median and 90th percentile
 ms, frames/s from the median) and the peak resident memory.
 
-Without --weights it uses `checkpoints/` when that holds a bundle, else an untrained bundle
-built in memory (facenet backbone, fresh heads): the timing does not depend on training. An
-untrained FV says ~0.5 at random, so the end-to-end `crct` row runs with T_C = 0 (FV always
-accepts: steady-state tracking, MTCNN only at the start); with trained weights it uses theirs.
+Without --weights it times the bundled weights.
+
+With --runtime tflite it tracks the demo clip in `crct` mode with TF (the reference, without
+XLA) and with each TFLite export given: per frame, ms in the whole step (no MTCNN), in each
+network and, for TFLite, in the crops (numpy/OpenCV: everything in the step that is not a
+network); MTCNN calls are timed apart. Accuracy: the median NME of each variant's landmarks
+against the TF tracker's on the frames both track (mean point distance / the TF box diagonal).
 """
 
 import os
@@ -32,8 +35,7 @@ def define_flags():
     """The CLI's flags; defined only when run as a program, so importing this module is free."""
     if "frames" in FLAGS:
         return
-    flags.DEFINE_string("weights", None, "Weights bundle (default: checkpoints/ if it holds "
-                        "one, else untrained networks built in memory).")
+    flags.DEFINE_string("weights", None, "Weights bundle (default: the bundled weights).")
     flags.DEFINE_integer("frames", 60, "Frames timed per clip (after the warm-up).")
     flags.DEFINE_integer("warmup", 5, "Frames run before timing.")
     flags.DEFINE_bool("jit_compile", True, "Run the networks under XLA.")
@@ -43,40 +45,13 @@ def define_flags():
                               "(python -m crct_tf.export --format tflite).")
     flags.DEFINE_integer("threads", None, "--runtime tflite: interpreter threads (default: all).")
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LARGE_SIZE = (640, 480)
 
 
-def untrained_bundle(tracker=None, settings=None, backbone="inception_resnet_v1"):
-    """A `Bundle` of untrained BT, FV and FLL sharing one backbone, built in memory.
-
-    For timing and for tests. `backbone`: facenet's Inception-ResNet-v1 with facenet's weights,
-    or "tiny", the small test stand-in. The MTCNN box map is the bootstrap set's.
-    """
-    from crct_tf.bundle import Bundle, build_named_backbone
-    from crct_tf.crop_settings import CropSettings
-    from crct_tf.datasets import crct_bootstrap
-    from crct_tf.models.bt import build_bt
-    from crct_tf.models.fll import build_fll
-    from crct_tf.models.fv import build_fv
-
-    settings = settings or CropSettings()
-    shared = build_named_backbone(backbone, settings.input_size, weights="facenet")
-    return Bundle(bt=build_bt(shared, settings), fv=build_fv(settings),
-                  fll=build_fll(shared, settings), settings=settings,
-                  tracker=dict(tracker or {"seq_bt": 2, "t_b": 1.0, "t_c": 0.5}),
-                  mtcnn_box_map=crct_bootstrap.mtcnn_box_map().to_dict(),
-                  manifest={"backbone": backbone, "training": {"untrained": True}})
-
-
 def _load(weights):
-    from crct_tf.bundle import load_bundle
-    if weights is None and os.path.isfile(os.path.join(REPO, "checkpoints", "manifest.json")):
-        weights = os.path.join(REPO, "checkpoints")
-    if weights is None:
-        logging.info("no trained bundle: timing untrained networks")
-        return untrained_bundle(), "untrained (facenet backbone, fresh heads)"
-    return load_bundle(weights), weights
+    from crct_tf.tracking.runtime import load_weights
+    from crct_tf.weights.packaged import bundled_weights_dir
+    return load_weights(weights), os.path.abspath(weights or bundled_weights_dir())
 
 
 def _demo_frames(count):
@@ -146,9 +121,9 @@ def _time_stages(steps, detect, box_map, frames, warmup):
     }
 
 
-def _time_tracker(steps, detect, box_map, tracker_constants, frames, warmup, mode, t_c):
+def _time_tracker(steps, detect, box_map, tracker_constants, frames, warmup, mode):
     from crct_tf.tracking import Tracker, TrackerConfig
-    config = TrackerConfig.from_constants(tracker_constants, mode=mode, t_c=t_c)
+    config = TrackerConfig.from_constants(tracker_constants, mode=mode)
     tracker = Tracker(steps, config, detect=detect, box_map=box_map)
     times = []
     for t, frame in enumerate(frames):
@@ -180,7 +155,7 @@ def run(weights=None, frames=60, warmup=5, jit_compile=True):
     """Runs the benchmark; returns the markdown report."""
     import tensorflow as tf
 
-    from crct_tf.detection import MtcnnBoxMap
+    from crct_tf.tracking.detection import MtcnnBoxMap
     from crct_tf.tracking.frame_step import FrameSteps
     from crct_tf.tracking.tracker import default_detector
 
@@ -189,8 +164,6 @@ def run(weights=None, frames=60, warmup=5, jit_compile=True):
     plain_steps = FrameSteps(bundle.bt, bundle.fv, bundle.fll, bundle.settings)
     detect = default_detector()
     box_map = MtcnnBoxMap.from_dict(bundle.mtcnn_box_map)
-    untrained = bool(bundle.manifest.get("training", {}).get("untrained"))
-    t_c = 0.0 if untrained else None
     lines = ["| clip | what | median ms | p90 ms | frames/s |", "|---|---|---|---|---|"]
     for clip, clip_frames in _demo_frames(frames + warmup + 1).items():
         logging.info("timing %s", clip)
@@ -205,7 +178,7 @@ def run(weights=None, frames=60, warmup=5, jit_compile=True):
         lines.append(_row(clip, "MTCNN", times["mtcnn"]))
         for mode in ("crct", "fll_mt"):
             seconds, counts = _time_tracker(steps, detect, box_map, bundle.tracker, clip_frames,
-                                            warmup, mode, t_c if mode == "crct" else None)
+                                            warmup, mode)
             note = f"MTCNN on {counts['detector_calls']} of {len(clip_frames)} frames"
             lines.append(_row(clip, f"tracker `{mode}` end to end ({note})", seconds))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -216,15 +189,117 @@ def run(weights=None, frames=60, warmup=5, jit_compile=True):
     return "\n".join(header + lines)
 
 
+# -- TF against TFLite exports (--runtime tflite) ----------------------------------------------
+
+
+class _Timed:
+    """Wraps a steps object: records the seconds of each `step` call (and its network split)."""
+
+    def __init__(self, steps):
+        self.steps, self.state_shape = steps, steps.state_shape
+        self.records = []
+
+    def step(self, *args):
+        networks = getattr(self.steps, "network_seconds", dict)()
+        start = time.perf_counter()
+        out = {k: np.asarray(v) for k, v in self.steps.step(*args).items()}
+        seconds = time.perf_counter() - start
+        after = getattr(self.steps, "network_seconds", dict)()
+        self.records.append((seconds, {k: after[k] - networks[k] for k in after}))
+        return out
+
+    def bt_step(self, *args):
+        return self.steps.bt_step(*args)
+
+    def fll_step(self, *args):
+        return self.steps.fll_step(*args)
+
+
+def _track(steps, constants, frames, detector):
+    from crct_tf.tracking.detection import MtcnnBoxMap, detect_faces
+    from crct_tf.tracking import Tracker, TrackerConfig
+    detector_times = []
+
+    def detect(rgb):
+        start = time.perf_counter()
+        out = detect_faces(detector, rgb)
+        detector_times.append(time.perf_counter() - start)
+        return out
+
+    timed = _Timed(steps)
+    tracker = Tracker(timed, TrackerConfig.from_constants(constants["tracker"]), detect=detect,
+                      box_map=MtcnnBoxMap.from_dict(constants["mtcnn_box_map"]))
+    results = [tracker.track(f) for f in frames]
+    return results, timed.records, detector_times, tracker.counts
+
+
+def median_nme(results, reference):
+    """Median NME of `results` against `reference` FrameResults on frames both tracked."""
+    errors = [np.linalg.norm(r.landmarks - ref.landmarks, axis=-1).mean()
+              / np.linalg.norm(ref.box[2:] - ref.box[:2])
+              for r, ref in zip(results, reference)
+              if r.landmarks is not None and ref.landmarks is not None]
+    return (float(np.median(errors)) if errors else float("nan")), len(errors)
+
+
+def _ms(values):
+    return f"{1000.0 * float(np.median(values)):.1f}" if len(values) else "–"
+
+
+def run_tflite(bundle, tflite_dirs, frames=115, warmup=5, threads=None, jit_compile=False):
+    """Markdown table: one row per runtime. `bundle`: the loaded weights (the TF reference)."""
+    from crct_tf import assets
+    from crct_tf.tracking.detection import make_detector
+    from crct_tf.tracking.frame_step import FrameSteps
+    from crct_tf.tracking.tflite_steps import TfliteSteps
+    from crct_tf.tracking.video_io import open_source
+
+    source = open_source(assets.path("demo_clip"))
+    clip = [f.rgb for _, f in zip(range(frames + warmup), source)]
+    source.close()
+    detector = make_detector()
+    constants = {"tracker": bundle.tracker, "mtcnn_box_map": bundle.mtcnn_box_map}
+    variants = [("tf" + (" (XLA)" if jit_compile else ""),
+                 FrameSteps(bundle.bt, bundle.fv, bundle.fll, bundle.settings,
+                            jit_compile=jit_compile), constants)]
+    for folder in tflite_dirs:
+        steps = TfliteSteps(folder, num_threads=threads)
+        variants.append((f"tflite {steps.quantize}", steps, steps.constants))
+    lines = ["| runtime | step ms | crops ms | BT ms | FV ms | FLL ms | frames/s (step) | "
+             "MTCNN ms (calls) | tracked | median NME vs TF |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    reference = None
+    for label, steps, variant_constants in variants:
+        results, records, detector_times, counts = _track(steps, variant_constants, clip,
+                                                          detector)
+        records = records[warmup:]
+        total = [r[0] for r in records]
+        split = {k: [r[1][k] for r in records] for k in ("bt", "fv", "fll")
+                 if records and k in records[0][1]}
+        crops = [r[0] - sum(r[1].values()) for r in records] if split else []
+        if reference is None:
+            reference, nme = results, "reference"
+        else:
+            value, count = median_nme(results[warmup:], reference[warmup:])
+            nme = f"{value:.4f} ({count} frames)"
+        lines.append(
+            f"| {label} | {_ms(total)} | {_ms(crops)} | {_ms(split.get('bt', []))} | "
+            f"{_ms(split.get('fv', []))} | {_ms(split.get('fll', []))} | "
+            f"{1.0 / float(np.median(total)):.1f} | {_ms(detector_times)} "
+            f"({counts['detector_calls']}) | {counts['tracked']}/{len(clip)} | {nme} |")
+    header = [f"demo clip 176x144, {frames} frames timed after {warmup}; TFLite threads: "
+              f"{threads or os.cpu_count()}; MTCNN apart (median of its calls)", ""]
+    return "\n".join(header + lines)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.runtime == "tflite":
-        # TF (the reference, without XLA) against each TFLite export: crct_tf.tflite_benchmark.
-        from crct_tf import tflite_benchmark
+        # TF (the reference, without XLA) against each TFLite export.
         bundle, label = _load(FLAGS.weights)
         print(f"weights: {label}; machine: {_cpu_name()}, {os.cpu_count()} cores\n", flush=True)
-        print(tflite_benchmark.run(bundle, FLAGS.tflite_dir, FLAGS.frames, FLAGS.warmup,
+        print(run_tflite(bundle, FLAGS.tflite_dir, FLAGS.frames, FLAGS.warmup,
                                    FLAGS.threads), flush=True)
         return
     print(run(FLAGS.weights, FLAGS.frames, FLAGS.warmup, FLAGS.jit_compile), flush=True)

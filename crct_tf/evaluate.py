@@ -34,7 +34,7 @@ from absl import app, flags, logging
 
 from crct_tf.evaluation import report
 from crct_tf.evaluation.vw300_categories import VW300_TEST_CATEGORIES
-from crct_tf.landmarks import PtsError
+from crct_tf.geometry.landmarks import PtsError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("pred_dir", [], "Predictions of one method (repeatable): 300-VW "

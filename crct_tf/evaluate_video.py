@@ -4,7 +4,7 @@ r"""Tracks every video of a 300-VW-layout folder and evaluates the result in one
         [--modes crct,fll_mt,bt] [--init gt|mtcnn] [--categories 1,2,3] [--weights DIR]
 
 For each video `NNN/vid.avi` with `NNN/<annot_dir>/` under `--gt_dir` (restricted to the test
-categories given), and each mode, `tools/track_video.py` runs with `--save_pts --no_video` into
+categories given), and each mode, the tracker runs in this process (as `python -m crct_tf.track --save_pts --no_video`) into
 `OUTPUT/preds/<MODE>/`, starting from the ground truth box of the first annotated frame (`--init
 gt`, the paper's benchmark protocol) or from MTCNN (`--init mtcnn`; not possible for `bt`). Then
 the landmark modes are scored as `python -m crct_tf.evaluate` does (NME, CED, AUC, FR per 300-VW
@@ -13,13 +13,12 @@ category) and `bt` by box IoU and OPE success (the paper's Table I), into `OUTPU
 """
 
 import os
-import subprocess
 import sys
 
 import numpy as np
 from absl import app, flags, logging
 
-from crct_tf import landmarks as lm
+from crct_tf.geometry import landmarks as lm
 from crct_tf.evaluation import report, vw300_results
 from crct_tf.evaluation.vw300_categories import VW300_TEST_CATEGORIES
 
@@ -30,12 +29,10 @@ flags.DEFINE_list("modes", ["crct", "fll_mt"], "Tracker modes: crct, fll_mt, bt.
 flags.DEFINE_enum("init", "gt", ["gt", "mtcnn"], "First box: ground truth or MTCNN.")
 flags.DEFINE_string("categories", None, "Test categories, e.g. 1,2,3 (default: every video).")
 flags.DEFINE_string("annot_dir", "annot", "Ground-truth annotation folder (annot2: 3DA-2D).")
-flags.DEFINE_string("weights", None, "Weights bundle (default: checkpoints/).")
+flags.DEFINE_string("weights", None, "Weights bundle (default: the bundled weights).")
 flags.DEFINE_string("saved_model", None, "Or a SavedModel from python -m crct_tf.export.")
 flags.DEFINE_integer("max_frames", None, "Track at most this many frames per video.")
 
-TRACK_VIDEO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           "tools", "track_video.py")
 VIDEO_FILE = "vid.avi"
 
 
@@ -60,24 +57,37 @@ def videos_to_track(gt_dir, annot_dir, categories):
     return videos
 
 
-def track(video_id, path, first_box, mode, pred_dir, init, weights, saved_model, max_frames):
-    """Runs tools/track_video.py on one video; returns its exit code."""
-    cmd = [sys.executable, TRACK_VIDEO, "--input", path, "--mode", mode, "--name", video_id,
-           "--output_dir", pred_dir, "--no_video", "--save_pts", "--overwrite"]
-    if init == "gt":
-        cmd += ["--init_box", ",".join(f"{v:.2f}" for v in np.asarray(first_box))]
-    if saved_model:
-        cmd += ["--saved_model", saved_model]
-    elif weights:
-        cmd += ["--weights", weights]
-    if max_frames:
-        cmd += ["--max_frames", str(max_frames)]
-    result = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
-        logging.warning("%s %s: track_video failed (%d): %s", mode, video_id, result.returncode,
-                        last)
-    return result.returncode
+def track(runtime, video_id, path, first_box, mode, pred_dir, init, max_frames, detect=None):
+    """Tracks one video in `mode` into `pred_dir` (CSV, JSON and .pts); returns True on success.
+
+    A video that cannot be read or written is reported as a warning and skipped: its frames
+    count as failures when scored.
+    """
+    from crct_tf.tracking import Tracker, video_io, video_run
+    tracker = Tracker.from_constants(runtime.steps, runtime.constants, detect=detect,
+                                     init_box=np.asarray(first_box) if init == "gt" else None,
+                                     mode=mode)
+    outputs = video_io.TrackOutputs(pred_dir, video_id, video=False, pts=True, overwrite=True)
+    try:
+        source = video_io.open_source(path)
+    except video_io.InputError as e:
+        logging.warning("%s %s: not tracked: %s", mode, video_id, e)
+        return False
+    try:
+        outputs.check()
+        outputs.open(source.fps)
+        summary = video_run.track_source(tracker, source, outputs, max_frames, save_pts=True,
+                                         draw=False)
+        summary.update(weights=runtime.label, mode=mode, input=os.path.abspath(path),
+                       name=video_id)
+        outputs.finish(summary)
+        return True
+    except (video_io.InputError, video_io.OutputError, OSError) as e:
+        outputs.discard()
+        logging.warning("%s %s: not tracked: %s", mode, video_id, e)
+        return False
+    finally:
+        source.close()
 
 
 def _score(pred_dirs, boxes, categories, output_dir):
@@ -109,13 +119,20 @@ def main(argv):
             if any(c not in VW300_TEST_CATEGORIES for c in categories):
                 raise EvaluateVideoError(f"--categories {FLAGS.categories}: 1, 2 or 3")
         videos = videos_to_track(FLAGS.gt_dir, FLAGS.annot_dir, categories)
+        from crct_tf.tracking import runtime as runtimes
+        from crct_tf.tracking.tracker import default_detector
+        try:
+            runtime = runtimes.load_runtime(weights=FLAGS.weights, saved_model=FLAGS.saved_model)
+        except runtimes.RuntimeLoadError as e:
+            raise EvaluateVideoError(str(e)) from None
+        detect = default_detector() if set(FLAGS.modes) - {"bt"} else None
         pred_dirs = {}
         for mode in FLAGS.modes:
             pred_dirs[mode] = os.path.join(FLAGS.output_dir, "preds", mode.upper())
             for video_id, path, first_box in videos:
                 logging.info("%s: tracking %s", mode, video_id)
-                track(video_id, path, first_box, mode, pred_dirs[mode], FLAGS.init,
-                      FLAGS.weights, FLAGS.saved_model, FLAGS.max_frames)
+                track(runtime, video_id, path, first_box, mode, pred_dirs[mode], FLAGS.init,
+                      FLAGS.max_frames, None if mode == "bt" else detect)
         landmark_modes = [pred_dirs[m] for m in FLAGS.modes if m != "bt"]
         if landmark_modes:
             _score(landmark_modes, False, categories, os.path.join(FLAGS.output_dir, "landmarks"))

@@ -2,7 +2,7 @@ r"""Exports CRCT: a weights bundle as a SavedModel, or training runs packed into
 
 SavedModel (what `tools/track_video.py --saved_model DIR` runs, with no model-building code):
 
-  python -m crct_tf.export --weights checkpoints --export_dir exported/crct [--overwrite]
+  python -m crct_tf.export --export_dir exported/crct [--overwrite]
 
 writes a `tf.Module` (`tracking.frame_step.FrameSteps`) holding the variables of BT, FV and FLL
 and tf.functions with fixed input signatures: `step` (the whole frame of Algorithm 1, also
@@ -12,15 +12,15 @@ MTCNN box map, BT's state shape) go in the asset `assets/crct_tracker.json`. The
 written under a temporary name, then renamed.
 
 TFLite (what `tools/track_video.py --runtime tflite --tflite_dir DIR` runs; see
-`crct_tf.tflite_export`):
+`crct_tf.deploy.tflite`):
 
-  python -m crct_tf.export --format tflite --weights checkpoints --export_dir exported/tflite \
+  python -m crct_tf.export --format tflite --export_dir exported/tflite \
       [--quantize none|fp16|dynamic|int8] [--overwrite]
 
 Weights bundle (SPEC section 6), from one or more training runs of the train CLI:
 
   python -m crct_tf.export --format bundle --model_dir runs/fll --model_dir runs/fv \
-      --model_dir runs/bt_seq2 --export_dir checkpoints [--dtype float16] [--share_backbone] \
+      --model_dir runs/bt_seq2 --export_dir my_weights [--dtype float16] [--share_backbone] \
       [--overwrite]
 
 Bad input: one line on stderr, exit code 2.
@@ -34,7 +34,7 @@ import tempfile
 
 from absl import app, flags, logging
 
-from crct_tf.staged_folder import staged_folder
+from crct_tf.weights.staged_folder import staged_folder
 
 FLAGS = flags.FLAGS
 
@@ -44,11 +44,12 @@ def define_flags():
     if "export_dir" in FLAGS:
         return
     flags.DEFINE_enum("format", "saved_model", ["saved_model", "bundle", "tflite"],
-                      "What to write (tflite: see crct_tf.tflite_export).")
+                      "What to write (tflite: see crct_tf.deploy.tflite).")
     flags.DEFINE_enum("quantize", "none", ["none", "fp16", "dynamic", "int8"],
                       "--format tflite: weights/activations quantisation (int8 is calibrated on "
                       "real face crops).")
-    flags.DEFINE_string("weights", None, "Weights bundle folder to export (--format saved_model).")
+    flags.DEFINE_string("weights", None, "Weights bundle folder to export (--format saved_model "
+                        "or tflite; default: the bundled weights).")
     flags.DEFINE_multi_string("model_dir", [], "Training run folder(s) to pack (--format bundle).")
     flags.DEFINE_string("export_dir", None, "Output folder.")
     flags.DEFINE_bool("overwrite", False, "Replace --export_dir when it exists.")
@@ -80,7 +81,7 @@ def saved_model_constants(bundle, state_shape, jit_compile, weights_dir=None):
 
 
 def export_saved_model(bundle, export_dir, overwrite=False, jit_compile=True, weights_dir=None):
-    """Writes `bundle` (a loaded `crct_tf.bundle.Bundle`) as a SavedModel, atomically.
+    """Writes `bundle` (a loaded `crct_tf.weights.bundle.Bundle`) as a SavedModel, atomically.
 
     Returns the `FrameSteps` module that was saved (the in-memory twin of the export).
     """
@@ -131,14 +132,17 @@ def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
                              share_backbone=share_backbone)
         except TrainingError as e:
             raise ExportError(str(e)) from None
-    if not weights:
-        raise ExportError("--weights DIR (a weights bundle) is required")
-    from crct_tf.bundle import load_bundle
+    from crct_tf.tracking.runtime import RuntimeLoadError, load_weights
+    from crct_tf.weights.packaged import bundled_weights_dir
+    try:
+        bundle = load_weights(weights)
+    except RuntimeLoadError as e:
+        raise ExportError(str(e)) from None
+    weights = weights or bundled_weights_dir()         # recorded as the export's source
     if export_format == "tflite":
-        from crct_tf import tflite_export
-        return tflite_export.export_tflite(load_bundle(weights), export_dir, quantize, overwrite,
-                                           weights)
-    export_saved_model(load_bundle(weights), export_dir, overwrite, jit_compile, weights)
+        from crct_tf.deploy import tflite
+        return tflite.export_tflite(bundle, export_dir, quantize, overwrite, weights)
+    export_saved_model(bundle, export_dir, overwrite, jit_compile, weights)
     return export_dir
 
 
@@ -161,7 +165,7 @@ def main(argv):
     except (OSError, ValueError) as e:
         _fail(e)
     except RuntimeError as e:
-        from crct_tf.bundle import BundleError     # imported only now: it imports TensorFlow
+        from crct_tf.weights.bundle import BundleError     # imported only now: it imports TensorFlow
         if not isinstance(e, BundleError):
             raise
         _fail(e)

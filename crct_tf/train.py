@@ -99,8 +99,9 @@ def main(argv):
     # Imports after flag parsing: `--help` stays fast and TF's start-up is paid only for work.
     import tensorflow as tf
 
-    from crct_tf import assets, bundle
-    from crct_tf.crop_settings import CropSettings
+    from crct_tf import assets
+    from crct_tf.weights import bundle
+    from crct_tf.geometry.crop_settings import CropSettings
     from crct_tf.training import inputs, loop, run_setup, tasks
 
     if FLAGS.mode == "eval" and not FLAGS.model_dir:

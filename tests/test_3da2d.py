@@ -17,7 +17,7 @@ import tensorflow_datasets as tfds
 import crct_tf.datasets  # noqa: F401  (registers the builders)
 from crct_tf.datasets import image_files, vw300
 from crct_tf.datasets.manual_dir import DatasetError
-from crct_tf.landmarks import read_pts, write_pts
+from crct_tf.geometry.landmarks import read_pts, write_pts
 from crct_tf.training import inputs
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from crct_tf import landmarks as lm
+from crct_tf.geometry import landmarks as lm
 from crct_tf.data import augment, synthetic
 
 SIZE = 160

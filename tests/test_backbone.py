@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from crct_tf.backbone import facenet_embedder, identity_check
+from crct_tf.models.backbone import facenet_embedder, identity_check
 from crct_tf.models import facenet_weights
 from crct_tf.models.inception_resnet_v1 import (Prewhiten, ScaleSum,
                                                 build_inception_resnet_v1)

@@ -10,8 +10,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 import crct_tf.datasets  # noqa: F401  (registers the builders)
-from crct_tf import detection
-from crct_tf import landmarks as lm
+from crct_tf.tracking import detection
+from crct_tf.geometry import landmarks as lm
 from crct_tf.datasets import crct_bootstrap
 
 TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")

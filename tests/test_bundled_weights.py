@@ -1,4 +1,4 @@
-"""The weights bundled in checkpoints/: complete, and they track the demo clip's real face."""
+"""The weights bundled with the package (crct_tf/checkpoints/): complete, and they track the demo clip's real face."""
 
 import os
 
@@ -6,11 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
-from crct_tf import bundle, geometry
-from crct_tf.landmarks import MEAN_SHAPE_UNIT_BOX
+from crct_tf.weights import bundle
+from crct_tf.geometry import tf_cropping
+from crct_tf.geometry.landmarks import MEAN_SHAPE_UNIT_BOX
+from crct_tf.weights.packaged import bundled_weights_dir
 
-CHECKPOINTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           "checkpoints")
+CHECKPOINTS = bundled_weights_dir()
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def test_bundle_is_complete_and_fits_the_budget(bundled):
 
 def test_first_30_demo_frames_are_tracked_inside_the_face_mtcnn_finds(bundled, demo_clip,
                                                                        mtcnn_detector):
-    from crct_tf import detection
+    from crct_tf.tracking import detection
     from crct_tf.tracking.frame_step import FrameSteps
     from crct_tf.tracking.tracker import Tracker
 
@@ -65,7 +66,7 @@ def test_validator_accepts_faces_and_rejects_background(bundled, demo_clip):
 
     def p_face(image, points):
         box = np.concatenate([points.min(0), points.max(0)])[None]
-        patches = geometry.tf_landmark_patches(image[None], points[None], box)
+        patches = tf_cropping.tf_landmark_patches(image[None], points[None], box)
         return float(bundled.fv(patches)[0])
 
     faces = [p_face(ex["image"], ex["landmarks"]) for ex in load_bootstrap_examples("val")]
@@ -80,7 +81,7 @@ def test_validator_accepts_faces_and_rejects_background(bundled, demo_clip):
 
 
 def test_no_face_is_reported_on_frames_without_one(bundled, mtcnn_detector):
-    from crct_tf import detection
+    from crct_tf.tracking import detection
     from crct_tf.tracking.frame_step import FrameSteps
     from crct_tf.tracking.tracker import Tracker
 

@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 import crct_tf.datasets  # noqa: F401  (registers the builders)
 from crct_tf.datasets import build, image_files
 from crct_tf.datasets.manual_dir import DatasetError
-from crct_tf.landmarks import PtsError, write_pts
+from crct_tf.geometry.landmarks import PtsError, write_pts
 
 H, W = 30, 40
 

@@ -12,7 +12,7 @@ import tensorflow_datasets as tfds
 from crct_tf import datasets
 from crct_tf.datasets import vw300
 from crct_tf.datasets.manual_dir import DatasetError, ordered_key
-from crct_tf.landmarks import PtsError, write_pts
+from crct_tf.geometry.landmarks import PtsError, write_pts
 
 NUM_FRAMES = 6
 WIDTH, HEIGHT = 32, 24

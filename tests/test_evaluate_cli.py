@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from crct_tf.evaluation import metrics, report
-from crct_tf.landmarks import box_from_landmarks, write_pts
+from crct_tf.geometry.landmarks import box_from_landmarks, write_pts
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 5

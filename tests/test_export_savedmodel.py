@@ -1,4 +1,4 @@
-"""Export -> SavedModel -> tools/track_video.py --saved_model in a fresh process.
+"""Export -> SavedModel -> python -m crct_tf.track --saved_model in a fresh process.
 
 The fresh process must import no model-building or training code of crct_tf and give the same
 landmarks as the in-memory tracker.
@@ -19,22 +19,20 @@ import pytest
 from test_track_video import save_untrained_bundle
 
 from crct_tf import export
-from crct_tf.detection import MtcnnBoxMap, detect_faces
+from crct_tf.tracking.detection import MtcnnBoxMap, detect_faces
 from crct_tf.tracking import Tracker, TrackerConfig
 from crct_tf.tracking.video_io import open_source
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 8
-FORBIDDEN = ("crct_tf.models", "crct_tf.training", "crct_tf.backbone", "crct_tf.bundle",
+FORBIDDEN = ("crct_tf.models", "crct_tf.training", "crct_tf.models.backbone", "crct_tf.weights.bundle",
              "crct_tf.export")
 
 # Runs the tool from the SavedModel, then lists the crct_tf modules it imported.
 CHILD = """
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("track_video", sys.argv[1])
-tool = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tool)
-code = tool.main(sys.argv[2:])
+import json, sys
+from crct_tf import track
+code = track.main(sys.argv[1:])
 modules = sorted(m for m in sys.modules if m.startswith("crct_tf"))
 print(json.dumps({"code": code, "modules": modules}))
 """
@@ -65,7 +63,7 @@ def _in_memory_landmarks(bundle, clip, detector):
 ])
 def test_saved_model_tracks_like_the_in_memory_tracker(backbone, demo_clip, mtcnn_detector,
                                                        tmp_path):
-    from crct_tf.bundle import load_bundle
+    from crct_tf.weights.bundle import load_bundle
     untrained_bundle_dir = save_untrained_bundle(tmp_path / "weights", backbone)
     bundle = load_bundle(str(untrained_bundle_dir))
     saved = tmp_path / "saved_model"
@@ -81,7 +79,7 @@ def test_saved_model_tracks_like_the_in_memory_tracker(backbone, demo_clip, mtcn
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(REPO / "tools" / "track_video.py"),
+        [sys.executable, "-c", CHILD,
          "--input", demo_clip, "--saved_model", str(saved), "--output_dir", str(out),
          "--max_frames", str(FRAMES), "--no_video", "--name", "demo"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
@@ -99,12 +97,17 @@ def test_saved_model_tracks_like_the_in_memory_tracker(backbone, demo_clip, mtcn
 
 @pytest.mark.parametrize("case, message", [
     ("exists", "exists; pass --overwrite"),
-    ("no weights", "--weights DIR"),
-    ("not a bundle", "manifest.json: missing"),
+    ("no weights", "the bundled weights are missing"),
+    ("not a bundle", "not a weights bundle (no manifest.json)"),
     ("no runs", "--model_dir"),
 ])
-def test_export_bad_input(case, message, tmp_path):
-    from crct_tf.bundle import BundleError
+def test_export_bad_input(case, message, tmp_path, monkeypatch):
+    from crct_tf.tracking import runtime
+    from crct_tf.weights import packaged
+    from crct_tf.weights.bundle import BundleError
+    # Without --weights the export reads the bundled weights; here they are made to be missing.
+    monkeypatch.setattr(packaged, "bundled_weights_dir", lambda: str(tmp_path / "nowhere"))
+    monkeypatch.setattr(runtime, "bundled_weights_dir", lambda: str(tmp_path / "nowhere"))
     existing = tmp_path / "existing"
     existing.mkdir()
     new = str(tmp_path / "new")

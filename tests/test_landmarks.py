@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from crct_tf import landmarks as lm
+from crct_tf.geometry import landmarks as lm
 
 
 def test_regions_cover_all_68_points_once():

@@ -6,9 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from crct_tf import bundle
-from crct_tf.crop_settings import CropSettings
-from crct_tf.landmarks import REGIONS
+from crct_tf.weights import bundle
+from crct_tf.geometry.crop_settings import CropSettings
+from crct_tf.geometry.landmarks import REGIONS
 from crct_tf.models.bt import build_bt, zero_state
 from crct_tf.models.fll import build_fll
 from crct_tf.models.fv import build_fv

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from crct_tf import bundle
-from crct_tf.crop_settings import CropSettings
+from crct_tf.weights import bundle
+from crct_tf.geometry.crop_settings import CropSettings
 from crct_tf.models.bt import zero_state
 from crct_tf.models.tiny_backbone import build_tiny_backbone
 from crct_tf.training import loop, pack, run_setup, tasks

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from crct_tf import geometry
-from crct_tf import landmarks as lm
-from crct_tf.crop_settings import CropSettings
+from crct_tf.geometry import cropping, tf_cropping
+from crct_tf.geometry import landmarks as lm
+from crct_tf.geometry.crop_settings import CropSettings
 from crct_tf.data import augment, bt_pipeline, common, fll_pipeline, fv_pipeline, synthetic
 
 SETTINGS = CropSettings()
@@ -67,10 +67,10 @@ def test_fll_inverse_crop_returns_landmarks_to_the_photo(photos):
                                             shuffle_buffer=0, with_windows=True)
     crops, points, windows = next(iter(dataset))
     assert crops.shape == (4, 128, 128, 3) and crops.dtype == tf.float32
-    back = geometry.points_from_crop(points, windows, SETTINGS.input_size)
+    back = cropping.points_from_crop(points, windows, SETTINGS.input_size)
     np.testing.assert_allclose(back, np.stack([p["landmarks"] for p in photos]), atol=2e-3)
     # The crop is the tracker's crop: the OpenCV twin cuts the same pixels.
-    reference = geometry.crop_image(photos[0]["image"], windows[0].numpy(), 128)
+    reference = cropping.crop_image(photos[0]["image"], windows[0].numpy(), 128)
     assert np.abs(crops[0].numpy() - reference).mean() < 1.0
 
 
@@ -134,7 +134,7 @@ def test_fv_examples_have_the_stated_kinds_and_patches():
         patches = out["patches"].numpy()
         assert patches.shape == (68, 12, 12, 3)
         if kind == fv_pipeline.KIND_TRUE:
-            expected = geometry.tf_landmark_patches(
+            expected = tf_cropping.tf_landmark_patches(
                 example["image"][None], true[None], augment.landmark_box(true)[None])[0]
             np.testing.assert_allclose(patches, expected, atol=1e-3)
         elif kind == fv_pipeline.KIND_FLAT:
@@ -188,9 +188,9 @@ def test_bt_crop_pair_puts_ground_truth_where_points_to_crop_says():
     prev_crops, cur_crops, windows = bt_pipeline.bt_crop_pair(
         frames[:, 0], frames[:, 1], prev_boxes, SETTINGS)
     assert prev_crops.shape == cur_crops.shape == (2, 128, 128, 3)
-    np.testing.assert_allclose(windows, geometry.tf_square_context_box(prev_boxes, 2.0))
+    np.testing.assert_allclose(windows, tf_cropping.tf_square_context_box(prev_boxes, 2.0))
     for t, crops in ((0, prev_crops), (1, cur_crops)):
-        in_crop = geometry.points_to_crop(points[:, t], windows, SETTINGS.input_size)
+        in_crop = cropping.points_to_crop(points[:, t], windows, SETTINGS.input_size)
         for crop, pts in zip(crops, in_crop):
             assert_dots_at(crop, pts, 0.5, radius=2)
 

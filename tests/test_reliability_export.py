@@ -13,7 +13,6 @@ import tensorflow as tf
 from test_track_video import REPO, save_untrained_bundle
 
 from crct_tf import export
-from crct_tf.bundle import BundleError
 from crct_tf.tracking import frame_step
 
 
@@ -88,7 +87,7 @@ def test_a_damaged_bundle_is_refused_before_writing(tiny_bundle, tmp_path, damag
     else:
         path = bundle / "manifest.json"
         path.write_bytes(path.read_bytes()[:40])
-    with pytest.raises(BundleError, match=message):
+    with pytest.raises(export.ExportError, match=message):
         export.run("saved_model", str(tmp_path / "exported"), weights=str(bundle))
     assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
 

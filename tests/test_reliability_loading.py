@@ -66,7 +66,8 @@ def test_no_unsafe_loading_in_our_code(path):
 def test_weights_are_checked_by_sha256_where_they_come_from():
     """Registry assets pin both the archive's and each member's sha256; bundles verify every
     weight file against manifest.json before loading (refusals: test_models, test_track_video)."""
-    from crct_tf import assets, bundle
+    from crct_tf import assets
+    from crct_tf.weights import bundle
     for asset in assets.ASSETS.values():
         assert len(asset.archive_sha256) == 64
         assert all(len(d) == 64 for d in asset.member_sha256.values())
@@ -78,7 +79,7 @@ def test_a_bundle_whose_weight_file_was_swapped_is_refused(tmp_path):
     """A weight file replaced by another valid file of the same name: sha256 differs."""
     import json
     from test_track_video import save_untrained_bundle
-    from crct_tf.bundle import BundleError, load_bundle
+    from crct_tf.weights.bundle import BundleError, load_bundle
     folder = save_untrained_bundle(tmp_path / "tiny", backbone="tiny")
     manifest = json.loads((folder / "manifest.json").read_text())
     files = sorted(part["file"] for part in manifest["parts"].values())

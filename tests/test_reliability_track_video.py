@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from test_track_video import _detector, _main, _rows, clip_dir, stand_ins  # noqa: F401
-from test_track_video import track_video
+from test_track_video import REPO, track_video
 from test_tracker_algorithm import BRIGHT, frame
 
 from crct_tf.tracking import video_io
@@ -24,7 +24,7 @@ def _one_error_line(capsys):
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if "error" in line.lower()]
     assert "Traceback" not in err, err
-    assert len(lines) == 1 and lines[0].startswith("track_video: error: "), err
+    assert len(lines) == 1 and lines[0].startswith("track: error: "), err
     return lines[0]
 
 
@@ -209,7 +209,7 @@ def test_benchmark_memory_runs_and_memory_stays_flat():
     """tools/benchmark_memory.py on short clips (the figures in the README's "Limits and errors" section are 1k / 10k)."""
     import subprocess
     import sys
-    proc = subprocess.run([sys.executable, str(track_video.REPO) + "/tools/benchmark_memory.py",
+    proc = subprocess.run([sys.executable, str(REPO) + "/tools/benchmark_memory.py",
                            "--frames", "50,300", "--width", "320", "--height", "240"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -1,4 +1,4 @@
-"""TFLite export + runtime (`crct_tf.tflite_export`, `crct_tf.tracking.tflite_steps`).
+"""TFLite export + runtime (`crct_tf.deploy.tflite`, `crct_tf.tracking.tflite_steps`).
 
 The TFLite tracker must give the TF tracker's landmarks (fp32), stay close in int8, and run in
 a fresh process without the model-building or training code.
@@ -17,13 +17,13 @@ import pytest
 
 from test_track_video import save_untrained_bundle
 
-from crct_tf.detection import MtcnnBoxMap, detect_faces
+from crct_tf.tracking.detection import MtcnnBoxMap, detect_faces
 from crct_tf.tracking import Tracker, TrackerConfig
 from crct_tf.tracking.video_io import open_source
 
 REPO = Path(__file__).resolve().parents[1]
-FORBIDDEN = ("crct_tf.models", "crct_tf.training", "crct_tf.backbone", "crct_tf.bundle",
-             "crct_tf.export", "crct_tf.tflite_export")
+FORBIDDEN = ("crct_tf.models", "crct_tf.training", "crct_tf.models.backbone", "crct_tf.weights.bundle",
+             "crct_tf.export", "crct_tf.deploy.tflite")
 CHILD = """
 import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("track_video", sys.argv[1])
@@ -61,8 +61,8 @@ def _nme(results, reference):
 @pytest.fixture(scope="module")
 def tiny_export(tmp_path_factory):
     """An untrained tiny-backbone bundle and its fp32 TFLite export (fast to convert)."""
-    from crct_tf import tflite_export
-    from crct_tf.bundle import load_bundle
+    from crct_tf.deploy import tflite as tflite_export
+    from crct_tf.weights.bundle import load_bundle
     root = tmp_path_factory.mktemp("tiny")
     weights = save_untrained_bundle(root / "weights", "tiny")
     bundle = load_bundle(str(weights))
@@ -73,8 +73,8 @@ def tiny_export(tmp_path_factory):
 @pytest.fixture(scope="module")
 def real_exports(tmp_path_factory):
     """The bundled checkpoints/ weights as fp32 and int8 TFLite (minutes: slow tests only)."""
-    from crct_tf import tflite_export
-    from crct_tf.bundle import load_bundle
+    from crct_tf.deploy import tflite as tflite_export
+    from crct_tf.weights.bundle import load_bundle
     root = tmp_path_factory.mktemp("real")
     bundle = load_bundle(str(REPO / "checkpoints"))
     return bundle, {q: Path(tflite_export.export_tflite(bundle, str(root / q), q))
@@ -94,12 +94,12 @@ def _constants(bundle):
                                     [90.0, 80.0, 150.0, 140.0]])
 def test_numpy_crops_sample_the_tf_crops_values(window):
     """The runtime's crops equal `tf_crop_images` inside and on the border (not only where)."""
-    from crct_tf import geometry
+    from crct_tf.geometry import cropping, tf_cropping
     image = np.random.default_rng(1).uniform(0, 255, (100, 120, 3)).astype(np.float32)
     windows = np.array([window, [5.0, 5.0, 17.0, 17.0]], np.float32)
-    expected = geometry.tf_crop_images(image[None], windows, 32, np.zeros(2, np.int32)).numpy()
-    single = np.stack([geometry.crop_image(image, w, 32) for w in windows])
-    batch = geometry.crop_images(image, windows, 32)
+    expected = tf_cropping.tf_crop_images(image[None], windows, 32, np.zeros(2, np.int32)).numpy()
+    single = np.stack([cropping.crop_image(image, w, 32) for w in windows])
+    batch = cropping.crop_images(image, windows, 32)
     np.testing.assert_allclose(single, expected, atol=0.1)      # OpenCV: 1/32-pixel weights
     np.testing.assert_allclose(batch, expected, atol=0.1)
 

@@ -5,7 +5,6 @@ one runs the real MTCNN and an untrained bundle on the first frames of the demo 
 """
 
 import csv
-import importlib.util
 import json
 import os
 import signal
@@ -19,10 +18,9 @@ from test_tracker_algorithm import BOX, BRIGHT, DARK, frame, make_steps
 
 from crct_tf.tracking import video_io
 
+from crct_tf import track as track_video
+
 REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("track_video", REPO / "tools" / "track_video.py")
-track_video = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(track_video)
 
 CONSTANTS = {"tracker": {"seq_bt": 2, "t_b": 1.0, "t_c": 0.5}, "mtcnn_box_map": {}}
 # Frame brightness of the stand-in clip: frame 2 is rejected by FV (lost), the rest tracked.
@@ -191,7 +189,7 @@ def test_bad_input_exits_2_with_one_line(case, clip_dir, tmp_path, capsys, monke
     out = tmp_path / "out"
     assert _main(*args, "--output_dir", out) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("track_video: error: ") and message in err
+    assert err.count("\n") == 1 and err.startswith("track: error: ") and message in err
     assert not out.exists() or not list(out.iterdir())
 
 
@@ -206,10 +204,11 @@ def test_existing_output_needs_overwrite(stand_ins, clip_dir, tmp_path, capsys):
 
 
 def test_default_run_without_bundled_weights(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(track_video, "DEFAULT_WEIGHTS", str(tmp_path))
+    from crct_tf.tracking import runtime
+    monkeypatch.setattr(runtime, "bundled_weights_dir", lambda: str(tmp_path))
     assert _main() == 2
     err = capsys.readouterr().err
-    assert "checkpoints/ holds no weights bundle yet" in err and err.count("\n") == 1
+    assert "the bundled weights are missing" in err and err.count("\n") == 1
 
 
 # -- the real networks ----------------------------------------------------------------------------
@@ -220,9 +219,10 @@ def save_untrained_bundle(folder, backbone="inception_resnet_v1", head_noise=1e-
     The landmark heads start with zero kernels (a fixed mean face); `head_noise` gives them small
     random kernels, so that the points depend on the image and comparisons mean something.
     """
-    from crct_tf.benchmark import untrained_bundle
-    from crct_tf.bundle import save_bundle
-    b = untrained_bundle(tracker={"seq_bt": 2, "t_b": 1.0, "t_c": 0.0}, backbone=backbone)
+    from crct_tf.datasets import crct_bootstrap
+    from crct_tf.weights.bundle import save_bundle, untrained_bundle
+    b = untrained_bundle(tracker={"seq_bt": 2, "t_b": 1.0, "t_c": 0.0}, backbone=backbone,
+                         mtcnn_box_map=crct_bootstrap.mtcnn_box_map().to_dict())
     rng = np.random.default_rng(seed)
     for layer in b.bt.layers + b.fll.layers:
         if layer.name.startswith(("bt_head_", "fll_regression")) and len(layer.weights) == 2:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from crct_tf.crop_settings import CropSettings
+from crct_tf.geometry.crop_settings import CropSettings
 from crct_tf.tracking import LOST, SEARCHING, TRACKED, Tracker, TrackerConfig, select_detection
 from crct_tf.tracking.frame_step import FrameSteps
 
@@ -202,7 +202,7 @@ def test_searching_until_a_face_appears(steps):
 
 
 def test_box_mapped_from_the_detector(steps):
-    from crct_tf.detection import MtcnnBoxMap
+    from crct_tf.tracking.detection import MtcnnBoxMap
     box_map = MtcnnBoxMap(dx=0.0, dy=0.25, sx=1.0, sy=1.0)
     detector = ScriptedDetector({0: [([40.0, 50.0, 80.0, 90.0], 0.9)]})
     tracker = Tracker(steps, TrackerConfig(), detect=detector, box_map=box_map)

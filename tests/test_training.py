@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from crct_tf.crop_settings import CropSettings
+from crct_tf.geometry.crop_settings import CropSettings
 from crct_tf.data import bt_pipeline, fll_pipeline, fv_pipeline, synthetic
 from crct_tf.models.tiny_backbone import build_tiny_backbone
 from crct_tf.training import inputs, loop, tasks

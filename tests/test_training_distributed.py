@@ -17,7 +17,7 @@ SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
-    from crct_tf.crop_settings import CropSettings
+    from crct_tf.geometry.crop_settings import CropSettings
     from crct_tf.models.tiny_backbone import build_tiny_backbone
     from crct_tf.training import tasks
 

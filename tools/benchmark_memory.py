@@ -7,7 +7,7 @@ Runs the real tool (its frame loop, CSV rows written as they come, the drawn S.m
 OpenCV, the tracker's state) on a synthetic clip generated on the fly: a face-like bright oval
 drifting over a textured background, served through the same frame-source interface as a video
 file (`video_io.open_source` is replaced, nothing else). The networks are the tiny stand-in
-backbone's untrained BT, FV and FLL (`crct_tf.benchmark.untrained_bundle(backbone="tiny")`,
+backbone's untrained BT, FV and FLL (`crct_tf.weights.bundle.untrained_bundle(backbone="tiny")`,
 T_C = 0 so FV accepts every frame), and the detector is a stand-in that returns the oval's box:
 memory, not accuracy, is measured, and MTCNN on a synthetic oval would only slow it down.
 
@@ -91,7 +91,7 @@ def measure(frames, width, height, video, output_dir):
                                                   os.path.join(REPO, "tools", "track_video.py"))
     track_video = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(track_video)
-    from crct_tf.benchmark import untrained_bundle
+    from crct_tf.weights.bundle import untrained_bundle
     from crct_tf.tracking import frame_step, video_io
 
     marks = {100: None, frames: None}

@@ -21,7 +21,7 @@ What it assumes, exactly:
   which is dropped. MATLAB v7.3 (HDF5) files are read with h5py (their arrays come transposed;
   both orientations are accepted, so this does not matter).
 - The coordinates are MATLAB's: 1-based pixels, the centre of the top-left pixel at (1, 1).
-  They are converted to 0-based pixels (subtract 1) and written by `crct_tf.landmarks.write_pts`,
+  They are converted to 0-based pixels (subtract 1) and written by `crct_tf.geometry.landmarks.write_pts`,
   which writes `.pts` files 1-based as 300-W does: so the numbers in the `.pts` equal those of
   the `.mat`. For files already 0-based pass `--origin 0` (1 is then added in the `.pts`).
 - The output stem is the `.mat` stem (less `--strip_suffix`; numeric stems zero-padded to
@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from crct_tf import landmarks as lm  # noqa: E402
+from crct_tf.geometry import landmarks as lm  # noqa: E402
 
 DEFAULT_KEYS = ("pt3d_68", "pts_3d", "pts_2d", "pt2d")
 NUM_POINTS = lm.NUM_LANDMARKS

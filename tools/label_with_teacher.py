@@ -41,8 +41,9 @@ from absl import logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from crct_tf import assets, detection  # noqa: E402
-from crct_tf import landmarks as lm  # noqa: E402
+from crct_tf import assets
+from crct_tf.tracking import detection  # noqa: E402
+from crct_tf.geometry import landmarks as lm  # noqa: E402
 from crct_tf.datasets import crct_bootstrap  # noqa: E402
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"

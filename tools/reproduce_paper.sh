@@ -62,7 +62,7 @@ print(' '.join(v))")
 # The ground-truth landmark box of a video's first frame, "x0,y0,x1,y1" (0-based pixels): every
 # tracker starts from it, as in the paper ("all trackers are initialized with ... the ground truth").
 gt_box() {   # gt_box VIDEO [ANNOT_DIR]: annot (2D, default) or annot2 (3DA-2D)
-  python -c "import sys; from crct_tf.landmarks import read_pts, box_from_landmarks; \
+  python -c "import sys; from crct_tf.geometry.landmarks import read_pts, box_from_landmarks; \
 print(','.join(f'{v:.2f}' for v in box_from_landmarks(read_pts(sys.argv[1]))))" \
     "$VW300_DIR/$1/${2:-annot}/000001.pts"
 }

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tensorflow as tf  # noqa: E402
 
-from crct_tf.crop_settings import CropSettings  # noqa: E402
+from crct_tf.geometry.crop_settings import CropSettings  # noqa: E402
 from crct_tf.data import bt_pipeline, common, fll_pipeline, fv_pipeline, synthetic  # noqa: E402
 
 KIND_NAMES = {fv_pipeline.KIND_TRUE: "true", fv_pipeline.KIND_SMALL_SHIFT: "small shift",

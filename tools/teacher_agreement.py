@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from crct_tf import landmarks as lm
+from crct_tf.geometry import landmarks as lm
 from crct_tf.evaluation import vw300_results
 
 

@@ -17,7 +17,8 @@ import math
 
 import tensorflow as tf
 
-from crct_tf import landmarks as lm
+from crct_tf.geometry import landmarks as lm
+from crct_tf.geometry.tf_cropping import tf_box_from_landmarks
 
 # Paper III-E: "-45 to 45 degree rotations".
 MAX_ROTATION_DEGREES = 45.0
@@ -51,8 +52,7 @@ def split_seed(seed, num):
 
 def landmark_box(points):
     """The landmark box [..., 4] of points [..., N, 2] (eq. 4), as TensorFlow ops."""
-    points = tf.convert_to_tensor(points, tf.float32)
-    return tf.concat([tf.reduce_min(points, axis=-2), tf.reduce_max(points, axis=-2)], axis=-1)
+    return tf_box_from_landmarks(tf.convert_to_tensor(points, tf.float32))
 
 
 def _box_centre_size(box):

@@ -18,7 +18,7 @@ Sources:
 import numpy as np
 import tensorflow as tf
 
-from crct_tf import geometry
+from crct_tf.geometry import cropping, tf_cropping
 from crct_tf.data import augment, common
 
 SALT = 3
@@ -34,7 +34,7 @@ def region_context(settings):
 
 def region_window(landmarks, context):
     """The square window [4] around the landmark box of all frames' landmarks [T, 68, 2]."""
-    return geometry.tf_square_context_box(
+    return tf_cropping.tf_square_context_box(
         augment.landmark_box(tf.reshape(landmarks, [-1, 2])), context)
 
 
@@ -47,8 +47,8 @@ def crop_region(frames, landmarks, region_size, context):
     window = region_window(landmarks, context)
     count = tf.shape(frames)[0]
     windows = tf.tile(window[None], [count, 1])
-    crops = geometry.tf_crop_images(frames, windows, region_size)
-    points = geometry.points_to_crop(landmarks, windows, region_size)
+    crops = tf_cropping.tf_crop_images(frames, windows, region_size)
+    points = cropping.points_to_crop(landmarks, windows, region_size)
     return {"frames": tf.saturate_cast(tf.round(crops), tf.uint8), "landmarks": points,
             "window": window}
 
@@ -73,12 +73,12 @@ def bt_crop_pair(prev_frames, cur_frames, prev_boxes, settings):
 
     Returns:
       (prev_crops, cur_crops, windows): float32 [B, S, S, 3] 0-255 twice and the windows [B, 4];
-      map points with `geometry.points_to_crop` / `points_from_crop` and these windows.
+      map points with `cropping.points_to_crop` / `points_from_crop` and these windows.
     """
-    windows = geometry.tf_square_context_box(prev_boxes, settings.bt_context)
+    windows = tf_cropping.tf_square_context_box(prev_boxes, settings.bt_context)
     size = settings.input_size
-    return (geometry.tf_crop_images(prev_frames, windows, size),
-            geometry.tf_crop_images(cur_frames, windows, size), windows)
+    return (tf_cropping.tf_crop_images(prev_frames, windows, size),
+            tf_cropping.tf_crop_images(cur_frames, windows, size), windows)
 
 
 def _ensure_shapes(batch_size, seq_len, region_size):
@@ -119,7 +119,7 @@ def video_sequences(video_dirs, seq_len, frame_step=1, annot_dir="annot", region
     """Yields (frames uint8 [T, R, R, 3], landmarks [T, 68, 2]) of consecutive annotated frames.
 
     Sequences do not overlap and never bridge a frame without a `.pts` (kept frames must be
-    exactly `frame_step` apart). Each is cut to its region with `geometry.crop_image` (the
+    exactly `frame_step` apart). Each is cut to its region with `cropping.crop_image` (the
     OpenCV twin of `tf_crop_images`, same sampling) so that full frames never reach tf.data.
     Videos are visited in an order shuffled by `seed`.
     """
@@ -143,10 +143,10 @@ def video_sequences(video_dirs, seq_len, frame_step=1, annot_dir="annot", region
 def _crop_region_numpy(frames, points, region_size, context):
     points = np.asarray(points, np.float32)
     flat = points.reshape(-1, 2)
-    window = geometry.square_context_box(np.concatenate([flat.min(0), flat.max(0)]), context)
-    crops = [geometry.crop_image(frame, window, region_size) for frame in frames]
+    window = cropping.square_context_box(np.concatenate([flat.min(0), flat.max(0)]), context)
+    crops = [cropping.crop_image(frame, window, region_size) for frame in frames]
     regions = np.clip(np.round(np.stack(crops)), 0, 255).astype(np.uint8)
-    return regions, geometry.points_to_crop(points, window, region_size).astype(np.float32)
+    return regions, cropping.points_to_crop(points, window, region_size).astype(np.float32)
 
 
 def _augment_sequence(frames, landmarks, seed):

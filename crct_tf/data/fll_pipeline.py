@@ -7,7 +7,7 @@ The tracker runs FLL on the crop `square_context_box(b_t^BT, fll_context)` resiz
 
 import tensorflow as tf
 
-from crct_tf import geometry
+from crct_tf.geometry import cropping, tf_cropping
 from crct_tf.data import augment, common
 
 SALT = 1  # keeps FLL's random numbers apart from FV's and BT's on the same seed
@@ -31,9 +31,9 @@ def fll_example(example, seed, settings, do_augment=True):
     if do_augment:
         example = augment.jitter_box(example, seeds[1])
     size = settings.input_size
-    window = geometry.tf_square_context_box(example["box"], settings.fll_context)
-    crop = geometry.tf_crop_images(example["image"][None], window[None], size)[0]
-    points = geometry.points_to_crop(example["landmarks"], window, size)
+    window = tf_cropping.tf_square_context_box(example["box"], settings.fll_context)
+    crop = tf_cropping.tf_crop_images(example["image"][None], window[None], size)[0]
+    points = cropping.points_to_crop(example["landmarks"], window, size)
     return {"crop": crop, "landmarks": points, "window": window}
 
 
@@ -51,7 +51,7 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
       repeat: repeat forever.
       shuffle_buffer: 0 keeps the source order.
       with_windows: also yield the crop windows [B, 4], to map points back with
-        `geometry.points_from_crop`.
+        `cropping.points_from_crop`.
 
     Returns:
       A dataset of (crops [B, S, S, 3] float32 0-255, landmarks [B, 68, 2] float32 crop pixels)

@@ -2,7 +2,7 @@
 
 From the authors' code (SPEC section 3): positives are the true landmarks and small shifts of them
 (2.5-5 % of the face box), negatives are larger shifts (7.5-20 %), the shape moved to a random
-place in the image, and flat patches. Patches are cut by `geometry.tf_landmark_patches` with the
+place in the image, and flat patches. Patches are cut by `tf_cropping.tf_landmark_patches` with the
 box of the landmarks shown, as the tracker cuts them around BT's landmarks.
 """
 
@@ -10,7 +10,7 @@ import math
 
 import tensorflow as tf
 
-from crct_tf import geometry
+from crct_tf.geometry import tf_cropping
 from crct_tf.data import augment, common
 
 SALT = 2
@@ -122,7 +122,7 @@ def fv_example(example, seed, label, settings, do_augment=True):
     seeds = augment.split_seed(seed, 3)
     example = common.still_with_box(example, seeds[0], do_augment)
     shown, kind = _shown_landmarks(example, seeds[1], label)
-    patches = geometry.tf_landmark_patches(
+    patches = tf_cropping.tf_landmark_patches(
         example["image"][None], shown[None], augment.landmark_box(shown)[None],
         patch_size=settings.fv_patch_size, face_context=settings.fv_face_context,
         face_size=settings.fv_face_size)[0]

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from crct_tf.data import augment
-from crct_tf.landmarks import MEAN_SHAPE_UNIT_BOX
+from crct_tf.geometry.landmarks import MEAN_SHAPE_UNIT_BOX
 
 # The mean face of the bootstrap labels, in its own landmark box.
 MEAN_SHAPE = MEAN_SHAPE_UNIT_BOX

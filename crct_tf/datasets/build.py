@@ -15,7 +15,7 @@ import sys
 import tensorflow_datasets as tfds
 
 from crct_tf import datasets
-from crct_tf.landmarks import PtsError
+from crct_tf.geometry.landmarks import PtsError
 
 
 class _OneLineParser(argparse.ArgumentParser):

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from crct_tf import assets
-from crct_tf import landmarks as lm
+from crct_tf.geometry import landmarks as lm
 from crct_tf.datasets import image_files
 from crct_tf.datasets.manual_dir import DatasetError
 
@@ -58,7 +58,7 @@ def split_entries(labels, split):
 
 def mtcnn_box_map(labels=None):
     """The `detection.MtcnnBoxMap` fitted on the train photos and stored in the label file."""
-    from crct_tf import detection
+    from crct_tf.tracking import detection
     labels = load_labels() if labels is None else labels
     return detection.MtcnnBoxMap.from_dict(labels["mtcnn_box_map"])
 

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
-from crct_tf import landmarks as lm
+from crct_tf.geometry import landmarks as lm
 from crct_tf.datasets.manual_dir import DatasetError, encode_jpeg_bgr, to_uint8_bgr
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")

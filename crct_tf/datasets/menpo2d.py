@@ -14,7 +14,7 @@ import os
 import tensorflow_datasets as tfds
 from absl import logging
 
-from crct_tf import landmarks as lm
+from crct_tf.geometry import landmarks as lm
 from crct_tf.datasets import image_files
 from crct_tf.datasets.manual_dir import DatasetError, find_subdir, resolve_root
 

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
-from crct_tf import landmarks as lm
+from crct_tf.geometry import landmarks as lm
 from crct_tf.datasets.manual_dir import DatasetError, encode_jpeg_bgr, ordered_key, resolve_root
 from crct_tf.evaluation.vw300_categories import VW300_TEST_CATEGORIES, VW300_TRAIN_IDS
 

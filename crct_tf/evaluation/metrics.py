@@ -15,7 +15,7 @@ Box tracking (CRCT Table I / Fig. 3, the OPE protocol of OTB, Wu et al. CVPR 201
 
 import numpy as np
 
-from crct_tf import landmarks as lm
+from crct_tf.geometry import landmarks as lm
 
 # The landmark protocol of Chrysos et al., "A Comprehensive Performance Evaluation of Deformable
 # Face Tracking In-the-Wild", IJCV 2018, used unchanged by the CRCT paper's Table II: the CED is

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from absl import logging
 
-from crct_tf import landmarks as lm
+from crct_tf.geometry import landmarks as lm
 from crct_tf.evaluation import metrics
 from crct_tf.evaluation.vw300_categories import VW300_TEST_CATEGORIES, category_of
 

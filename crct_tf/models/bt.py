@@ -17,8 +17,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from crct_tf.crop_settings import CropSettings
-from crct_tf.landmarks import REGIONS
+from crct_tf.geometry.crop_settings import CropSettings
+from crct_tf.geometry.landmarks import REGIONS
 from crct_tf.models.landmark_heads import check_all_landmarks, landmark_head
 
 EMBEDDING_UNITS = 1024   # authors' code: 2 x 1792 -> 1024, SELU

@@ -8,13 +8,13 @@ landmarks in crop pixels.
 
 import keras
 
-from crct_tf.crop_settings import CropSettings
-from crct_tf.landmarks import NUM_LANDMARKS
+from crct_tf.geometry.crop_settings import CropSettings
+from crct_tf.geometry.landmarks import NUM_LANDMARKS
 from crct_tf.models.landmark_heads import landmark_head
 
 
 def build_fll(backbone, settings=CropSettings(), name="fll"):
-    """Composes FLL from a backbone instance (`crct_tf.backbone.build_backbone`)."""
+    """Composes FLL from a backbone instance (`crct_tf.models.backbone.build_backbone`)."""
     size = settings.input_size
     crops = keras.Input((size, size, 3), name="crops")
     features = backbone(crops)["features"]

@@ -9,8 +9,8 @@ Input: [B, 68, P, P, 3] RGB 0-255 patches (`geometry.tf_landmark_patches`); outp
 import keras
 from keras import layers
 
-from crct_tf.crop_settings import CropSettings
-from crct_tf.landmarks import NUM_LANDMARKS
+from crct_tf.geometry.crop_settings import CropSettings
+from crct_tf.geometry.landmarks import NUM_LANDMARKS
 from crct_tf.models.inception_resnet_v1 import Prewhiten
 
 CONV_FILTERS = (16, 32)     # "two small convolutions" (the authors' code)

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from crct_tf.landmarks import MEAN_SHAPE_UNIT_BOX, NUM_LANDMARKS
+from crct_tf.geometry.landmarks import MEAN_SHAPE_UNIT_BOX, NUM_LANDMARKS
 
 
 def mean_shape_in_crop(input_size, context):

@@ -27,13 +27,13 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from crct_tf import geometry
-from crct_tf.crop_settings import CropSettings
+from crct_tf.geometry import cropping, tf_cropping
+from crct_tf.geometry.crop_settings import CropSettings
+from crct_tf.geometry.landmarks import NUM_LANDMARKS
 
 CONSTANTS_FILE = "crct_tracker.json"    # the SavedModel asset holding the tracker's constants
 SAVED_MODEL_FORMAT = "crct_tf.saved_model"
 SAVED_MODEL_VERSION = 1
-NUM_LANDMARKS = 68
 
 _FRAME = tf.TensorSpec([None, None, 3], tf.uint8, name="frame")
 _PREVIOUS = tf.TensorSpec([None, None, 3], tf.uint8, name="previous_frame")
@@ -43,11 +43,6 @@ _LANDMARKS = tf.TensorSpec([None, NUM_LANDMARKS, 2], tf.float32, name="landmarks
 
 class SavedModelError(RuntimeError):
     """A SavedModel folder that is missing or was not written by `crct_tf.export`."""
-
-
-def landmark_box(points):
-    """Eq. 4 in TensorFlow: [F, N, 2] points -> [F, 4] boxes [min x, min y, max x, max y]."""
-    return tf.concat([tf.reduce_min(points, axis=-2), tf.reduce_max(points, axis=-2)], axis=-1)
 
 
 def _zeros_index(boxes):
@@ -140,31 +135,31 @@ class FrameSteps(tf.Module):
     def _bt_stage(self, frame, previous_frame, boxes, state):
         """Line 13-14: both frames cropped with b_{t-1}, BT, l_t^BT in image pixels, b_t^BT."""
         size = self.settings.input_size
-        window = geometry.tf_square_context_box(boxes, self.settings.bt_context)
+        window = tf_cropping.tf_square_context_box(boxes, self.settings.bt_context)
         index = _zeros_index(boxes)
-        current = geometry.tf_crop_images(frame[None], window, size, index)
-        previous = geometry.tf_crop_images(previous_frame[None], window, size, index)
+        current = tf_cropping.tf_crop_images(frame[None], window, size, index)
+        previous = tf_cropping.tf_crop_images(previous_frame[None], window, size, index)
         out = self._nets.bt({"previous_crop": previous, "current_crop": current, "state": state})
-        points = geometry.points_from_crop(out["landmarks"], window, size)
-        return points, landmark_box(points), out["state"]
+        points = cropping.points_from_crop(out["landmarks"], window, size)
+        return points, tf_cropping.tf_box_from_landmarks(points), out["state"]
 
     def _fv_stage(self, frame, landmarks, face_boxes):
         """Line 15 (eq. 6): patches around the landmarks, scaled by `face_boxes`, -> p(face)."""
         s = self.settings
-        windows = geometry.landmark_patch_boxes(landmarks, face_boxes, s.fv_patch_size,
+        windows = tf_cropping.tf_landmark_patch_boxes(landmarks, face_boxes, s.fv_patch_size,
                                                 s.fv_face_context, s.fv_face_size)
         flat = tf.reshape(windows, [-1, 4])
-        patches = geometry.tf_crop_images(frame[None], flat, s.fv_patch_size, _zeros_index(flat))
+        patches = tf_cropping.tf_crop_images(frame[None], flat, s.fv_patch_size, _zeros_index(flat))
         patches = tf.reshape(patches, [-1, NUM_LANDMARKS, s.fv_patch_size, s.fv_patch_size, 3])
         return tf.reshape(self._nets.fv(patches), [-1])
 
     def _fll_stage(self, frame, boxes):
         """Lines 18-19 (eq. 7): FLL on the fll_context crop of `boxes`; l_t and b_t in pixels."""
         size = self.settings.input_size
-        window = geometry.tf_square_context_box(boxes, self.settings.fll_context)
-        crops = geometry.tf_crop_images(frame[None], window, size, _zeros_index(boxes))
-        points = geometry.points_from_crop(self._nets.fll(crops), window, size)
-        return points, landmark_box(points)
+        window = tf_cropping.tf_square_context_box(boxes, self.settings.fll_context)
+        crops = tf_cropping.tf_crop_images(frame[None], window, size, _zeros_index(boxes))
+        points = cropping.points_from_crop(self._nets.fll(crops), window, size)
+        return points, tf_cropping.tf_box_from_landmarks(points)
 
     # -- the tf.function bodies ---------------------------------------------------------------
 

@@ -5,7 +5,7 @@
 
 `TfliteSteps` has the interface the `Tracker` uses (`step`, `bt_step`, `fv_step`, `fll_step`,
 `state_shape`, see `frame_step.FrameSteps`) and computes the same thing: the crops are cut by
-`geometry.crop_image` / `geometry.landmark_patch_boxes` (the numpy twins of the TF crops, which
+`cropping.crop_image` / `cropping.landmark_patch_boxes` (the numpy twins of the TF crops, which
 sample at the same positions) and the three networks run as the TFLite models written by
 `python -m crct_tf.export --format tflite`. `tf.lite.Interpreter` applies XNNPACK by default.
 
@@ -21,13 +21,13 @@ import warnings
 
 import numpy as np
 
-from crct_tf import geometry
-from crct_tf.crop_settings import CropSettings
+from crct_tf.geometry import cropping
+from crct_tf.geometry.crop_settings import CropSettings
+from crct_tf.geometry.landmarks import NUM_LANDMARKS, box_from_landmarks
 
 CONSTANTS_FILE = "crct_tflite.json"
 TFLITE_FORMAT = "crct_tf.tflite"
 TFLITE_VERSION = 1
-NUM_LANDMARKS = 68
 
 
 def prewhiten(crops):
@@ -135,27 +135,27 @@ class TfliteSteps:
 
     def _bt_one(self, frame, previous_frame, box, state):
         s = self.settings
-        window = geometry.square_context_box(box, s.bt_context)
-        current = self._prewhiten(geometry.crop_image(frame, window, s.input_size)[None])
-        previous = self._prewhiten(geometry.crop_image(previous_frame, window, s.input_size)[None])
+        window = cropping.square_context_box(box, s.bt_context)
+        current = self._prewhiten(cropping.crop_image(frame, window, s.input_size)[None])
+        previous = self._prewhiten(cropping.crop_image(previous_frame, window, s.input_size)[None])
         outputs = self._bt(previous, current, state[None])
-        points = geometry.points_from_crop(
+        points = cropping.points_from_crop(
             _by_shape(outputs, (NUM_LANDMARKS, 2))[0], window, s.input_size)
-        return points, _box(points), _by_shape(outputs, self.state_shape)[0]
+        return points, box_from_landmarks(points), _by_shape(outputs, self.state_shape)[0]
 
     def _fv_one(self, frame, landmarks, face_box):
         s = self.settings
-        windows = geometry.landmark_patch_boxes(landmarks, face_box, s.fv_patch_size,
+        windows = cropping.landmark_patch_boxes(landmarks, face_box, s.fv_patch_size,
                                                 s.fv_face_context, s.fv_face_size)
-        patches = geometry.crop_images(frame, windows, s.fv_patch_size)   # one cv2.remap
+        patches = cropping.crop_images(frame, windows, s.fv_patch_size)   # one cv2.remap
         return float(np.reshape(self._fv(patches[None])[0], [-1])[0])
 
     def _fll_one(self, frame, box):
         s = self.settings
-        window = geometry.square_context_box(box, s.fll_context)
-        crop = self._prewhiten(geometry.crop_image(frame, window, s.input_size)[None])
-        points = geometry.points_from_crop(self._fll(crop)[0][0], window, s.input_size)
-        return points, _box(points)
+        window = cropping.square_context_box(box, s.fll_context)
+        crop = self._prewhiten(cropping.crop_image(frame, window, s.input_size)[None])
+        points = cropping.points_from_crop(self._fll(crop)[0][0], window, s.input_size)
+        return points, box_from_landmarks(points)
 
     # -- the FrameSteps interface (numpy in, dict of numpy out) -------------------------------
 
@@ -195,10 +195,6 @@ class TfliteSteps:
 
 def _frame(image):
     return np.asarray(image, np.float32)
-
-
-def _box(points):
-    return np.concatenate([points.min(axis=0), points.max(axis=0)]).astype(np.float32)
 
 
 def _stack(out):

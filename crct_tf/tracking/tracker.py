@@ -24,8 +24,8 @@ import functools
 import numpy as np
 from absl import logging
 
-from crct_tf.detection import MtcnnBoxMap
-from crct_tf.landmarks import box_from_landmarks
+from crct_tf.tracking.detection import MtcnnBoxMap
+from crct_tf.geometry.landmarks import box_from_landmarks
 from crct_tf.tracking.state import FaceStates, centre_distance_ratios, is_usable_box
 from crct_tf.tracking.video_io import as_rgb_uint8
 
@@ -111,7 +111,7 @@ def select_detection(previous_box, boxes, scores, t_b):
 
 def default_detector():
     """MTCNN (one instance, reused) as a `detect(rgb) -> (boxes, scores)` callable."""
-    from crct_tf import detection
+    from crct_tf.tracking import detection
     return functools.partial(detection.detect_faces, detection.make_detector())
 
 

@@ -21,7 +21,7 @@ import time
 
 import cv2
 import numpy as np
-from crct_tf.landmarks import NUM_LANDMARKS, write_pts
+from crct_tf.geometry.landmarks import NUM_LANDMARKS, write_pts
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 FOLDER_FPS = 30.0       # time_s of image folders (300-VW frames are ~30 frames/s)

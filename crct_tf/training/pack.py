@@ -12,7 +12,7 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from crct_tf import bundle
+from crct_tf.weights import bundle
 from crct_tf.training import loop, run_setup
 
 T_B = 1.0   # eq. 8's distance threshold (paper IV-A)

@@ -8,8 +8,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from crct_tf import bundle, geometry
-from crct_tf.crop_settings import CropSettings
+from crct_tf.weights import bundle
+from crct_tf.geometry import cropping, tf_cropping
+from crct_tf.geometry.crop_settings import CropSettings
 from crct_tf.models.bt import LSTM_UNITS, STATE_PARTS
 from crct_tf.models.facenet_weights import load_facenet_h5
 from crct_tf.training import loop, tasks
@@ -103,12 +104,12 @@ def _bt_first_step(task, batch):
     frames, landmarks = batch["frames"], batch["landmarks"]
     size = task.settings.input_size
     box = tf.concat([tf.reduce_min(landmarks[:, 0], 1), tf.reduce_max(landmarks[:, 0], 1)], -1)
-    window = geometry.tf_square_context_box(box, task.settings.bt_context)
-    out = task.model({"previous_crop": geometry.tf_crop_images(frames[:, 0], window, size),
-                      "current_crop": geometry.tf_crop_images(frames[:, 1], window, size),
+    window = tf_cropping.tf_square_context_box(box, task.settings.bt_context)
+    out = task.model({"previous_crop": tf_cropping.tf_crop_images(frames[:, 0], window, size),
+                      "current_crop": tf_cropping.tf_crop_images(frames[:, 1], window, size),
                       "state": tf.zeros([tf.shape(frames)[0], STATE_PARTS, LSTM_UNITS])},
                      training=False)
-    return out["landmarks"], geometry.points_to_crop(landmarks[:, 1], window, size)
+    return out["landmarks"], cropping.points_to_crop(landmarks[:, 1], window, size)
 
 
 def evaluate_run(model_dir, sources, max_examples=0):

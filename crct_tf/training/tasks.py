@@ -15,9 +15,9 @@ import math
 import keras
 import tensorflow as tf
 
-from crct_tf import geometry
-from crct_tf.crop_settings import CropSettings
-from crct_tf.landmarks import NUM_LANDMARKS
+from crct_tf.geometry import cropping, tf_cropping
+from crct_tf.geometry.crop_settings import CropSettings
+from crct_tf.geometry.landmarks import NUM_LANDMARKS
 from crct_tf.models.bt import LSTM_UNITS, STATE_PARTS, build_bt
 from crct_tf.models.fll import build_fll
 from crct_tf.models.fv import build_fv
@@ -89,29 +89,24 @@ class Task:
         batch_size = tf.shape(frames)[0]
         p_own = own_prediction_probability(seq_len)
         state = tf.zeros([batch_size, STATE_PARTS, LSTM_UNITS])  # h_0
-        previous_box = _boxes(truth[:, 0])
+        previous_box = tf_cropping.tf_box_from_landmarks(truth[:, 0])
         total, point_errors = 0.0, []
         for t in range(1, seq_len + 1):
-            window = geometry.tf_square_context_box(previous_box, context)
-            previous_crop = geometry.tf_crop_images(frames[:, t - 1], window, size)
-            current_crop = geometry.tf_crop_images(frames[:, t], window, size)
+            window = tf_cropping.tf_square_context_box(previous_box, context)
+            previous_crop = tf_cropping.tf_crop_images(frames[:, t - 1], window, size)
+            current_crop = tf_cropping.tf_crop_images(frames[:, t], window, size)
             out = self.model({"previous_crop": previous_crop, "current_crop": current_crop,
                               "state": state}, training=training)
-            target = geometry.points_to_crop(truth[:, t], window, size)
+            target = cropping.points_to_crop(truth[:, t], window, size)
             per_example = tf.reduce_sum(tf.abs(out["landmarks"] - target), axis=[1, 2])
             total += tf.reduce_sum(per_example) / NUM_LANDMARKS
             point_errors.append(_mean_point_error(out["landmarks"], target))
             state = out["state"]
-            predicted = geometry.points_from_crop(tf.stop_gradient(out["landmarks"]), window, size)
+            predicted = cropping.points_from_crop(tf.stop_gradient(out["landmarks"]), window, size)
             use_own = tf.random.stateless_uniform([batch_size], seed + t) < p_own
-            previous_box = tf.where(use_own[:, None], _boxes(predicted), _boxes(truth[:, t]))
+            previous_box = tf.where(use_own[:, None], tf_cropping.tf_box_from_landmarks(predicted), tf_cropping.tf_box_from_landmarks(truth[:, t]))
         loss = total / (global_batch_size * seq_len)
         return loss, {"point_error_px": tf.add_n(point_errors) / seq_len}
-
-
-def _boxes(points):
-    """Landmark boxes (eq. 4) of [B, 68, 2] points."""
-    return tf.concat([tf.reduce_min(points, axis=1), tf.reduce_max(points, axis=1)], axis=-1)
 
 
 def _mean_point_error(predicted, target):

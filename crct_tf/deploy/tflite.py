@@ -13,7 +13,7 @@ writes into the export folder:
                map, state shape, quantisation, tensor names).
 
 The crops stay outside the models (`CropAndResize` is a Flex op in TFLite): the runtime
-(`crct_tf.tracking.tflite_steps`) cuts them with `geometry.crop_image`, which samples exactly
+(`crct_tf.tracking.tflite_steps`) cuts them with `cropping.crop_image`, which samples exactly
 like the TF path's `tf_crop_images`. facenet's per-crop prewhitening also stays outside (in
 float, `tflite_steps.prewhiten`): int8 cannot represent the per-image variance. Variables are
 frozen into constants (`convert_variables_to_constants_v2`) before conversion; BT's LSTMs are
@@ -33,7 +33,7 @@ import os
 import numpy as np
 from absl import logging
 
-from crct_tf.staged_folder import staged_folder
+from crct_tf.weights.staged_folder import staged_folder
 from crct_tf.tracking import tflite_steps
 from crct_tf.tracking.tflite_steps import CONSTANTS_FILE, TFLITE_FORMAT, TFLITE_VERSION
 
@@ -107,7 +107,8 @@ def calibration_inputs(bundle, max_examples=120):
     a one-frame stream started from its true landmark box; the crops, patches and state are the
     ones the tracker feeds its networks.
     """
-    from crct_tf import assets, geometry
+    from crct_tf import assets
+    from crct_tf.geometry import cropping
     from crct_tf.datasets.crct_bootstrap import load_bootstrap_examples
     from crct_tf.tracking.frame_step import FrameSteps
     from crct_tf.tracking.video_io import open_source
@@ -119,19 +120,19 @@ def calibration_inputs(bundle, max_examples=120):
 
     def add(frame, previous, box, state):
         out = {k: np.asarray(v) for k, v in steps.step(frame, previous, box, state).items()}
-        window = geometry.square_context_box(box[0], s.bt_context)
-        samples["bt"].append([prewhiten(geometry.crop_image(previous, window, s.input_size)[None]),
-                              prewhiten(geometry.crop_image(frame, window, s.input_size)[None]),
+        window = cropping.square_context_box(box[0], s.bt_context)
+        samples["bt"].append([prewhiten(cropping.crop_image(previous, window, s.input_size)[None]),
+                              prewhiten(cropping.crop_image(frame, window, s.input_size)[None]),
                               state.astype(np.float32)])
-        boxes = geometry.landmark_patch_boxes(out["bt_landmarks"][0], out["bt_box"][0],
+        boxes = cropping.landmark_patch_boxes(out["bt_landmarks"][0], out["bt_box"][0],
                                               s.fv_patch_size, s.fv_face_context, s.fv_face_size)
-        samples["fv"].append([np.stack([geometry.crop_image(frame, b, s.fv_patch_size)
+        samples["fv"].append([np.stack([cropping.crop_image(frame, b, s.fv_patch_size)
                                         for b in boxes])[None]])
-        window = geometry.square_context_box(out["bt_box"][0], s.fll_context)
-        samples["fll"].append([prewhiten(geometry.crop_image(frame, window, s.input_size)[None])])
+        window = cropping.square_context_box(out["bt_box"][0], s.fll_context)
+        samples["fll"].append([prewhiten(cropping.crop_image(frame, window, s.input_size)[None])])
         return out
 
-    from crct_tf.landmarks import box_from_landmarks
+    from crct_tf.geometry.landmarks import box_from_landmarks
     state = np.zeros([1, *steps.state_shape], np.float32)
     source = open_source(assets.path("demo_clip"))
     frames = [f.rgb for f in source]
@@ -141,10 +142,10 @@ def calibration_inputs(bundle, max_examples=120):
         if box is None:
             h, w = frame.shape[:2]
             box = np.array([[0.3 * w, 0.2 * h, 0.7 * w, 0.8 * h]], np.float32)
-            from crct_tf import detection
+            from crct_tf.tracking import detection
             boxes, _ = detection.detect_faces(detection.make_detector(), frame)
             if len(boxes):
-                from crct_tf.detection import MtcnnBoxMap
+                from crct_tf.tracking.detection import MtcnnBoxMap
                 box = MtcnnBoxMap.from_dict(bundle.mtcnn_box_map).apply(boxes[:1])
         out = add(frame, frames[max(t - 1, 0)], box.astype(np.float32), state)
         if np.all(np.isfinite(out["box"])):

@@ -1,24 +1,23 @@
-"""Crops and the exact mapping of points between an image and a crop (SPEC sections 1 and 3).
+"""Crops and the exact mapping of points between an image and a crop, in numpy and OpenCV.
 
-One definition serves training, tracking and export, in numpy/OpenCV and in TensorFlow:
+One definition serves training, tracking and export; `tf_cropping` holds the TensorFlow twins,
+which sample at the same positions (tests hold the two together):
 
 - Pixel convention: integer coordinates are pixel centres, so image pixel i covers [i-0.5, i+0.5].
 - A crop window is a box `[X0, Y0, X1, Y1]` in those coordinates whose sides are the crop's outer
   edges. Resampled to `size x size`, crop pixel u covers [u-0.5, u+0.5] and
       u = (x - X0) * size / (X1 - X0) - 0.5,      x = X0 + (u + 0.5) * (X1 - X0) / size.
-- OpenCV's `warpAffine` uses that half-pixel mapping directly; `tf.image.crop_and_resize` samples
-  at `x1 * (W - 1) + u * (x2 - x1) * (W - 1) / (size - 1)`, so its box is converted explicitly in
-  `crop_and_resize_boxes`. Outside the image, both pad with zeros.
+- OpenCV's `warpAffine` uses that half-pixel mapping directly. Outside the image, crops are zero.
 
-The point maps are plain arithmetic and work on numpy arrays and tf tensors alike.
+The point maps are plain arithmetic and work on numpy arrays and tf tensors alike. This module
+imports no TensorFlow, so the LiteRT runtime cuts its crops without it.
 """
 
 import cv2
 import numpy as np
-import tensorflow as tf
 
 # Re3's context: the crop is the square of twice the box's larger side, centred on the box
-# (SPEC section 3; the authors' code grows the landmark box by half its size on every side).
+# (the authors' code grows the landmark box by half its size on every side).
 DEFAULT_CONTEXT = 2.0
 MIN_BOX_SIDE = 1.0  # a degenerate box (one point, or all points on a line) still gets a crop
 
@@ -30,15 +29,6 @@ def square_context_box(box, context=DEFAULT_CONTEXT):
     side = context * np.maximum(np.max(box[..., 2:] - box[..., :2], axis=-1), MIN_BOX_SIDE)
     half = (side / 2.0)[..., None]
     return np.concatenate([centre - half, centre + half], axis=-1)
-
-
-def tf_square_context_box(box, context=DEFAULT_CONTEXT):
-    """`square_context_box` as TensorFlow ops ([..., 4] float32)."""
-    box = tf.convert_to_tensor(box, tf.float32)
-    centre = (box[..., :2] + box[..., 2:]) / 2.0
-    side = context * tf.maximum(tf.reduce_max(box[..., 2:] - box[..., :2], axis=-1), MIN_BOX_SIDE)
-    half = (side / 2.0)[..., None]
-    return tf.concat([centre - half, centre + half], axis=-1)
 
 
 def points_to_crop(points, crop_box, size):
@@ -102,44 +92,6 @@ def crop_images(image, crop_boxes, size):
     return out * inside[..., None]
 
 
-def crop_and_resize_boxes(crop_boxes, image_height, image_width, size):
-    """Converts crop windows [N, 4] to `tf.image.crop_and_resize`'s normalised [y1, x1, y2, x2].
-
-    crop_and_resize puts crop pixel 0 on x1 * (W - 1) and pixel size-1 on x2 * (W - 1); our
-    windows put them at X0 + 0.5 * w / size and X0 + (size - 0.5) * w / size.
-    """
-    crop_boxes = tf.convert_to_tensor(crop_boxes, tf.float32)
-    x0, y0, x1, y1 = tf.unstack(crop_boxes, axis=-1)
-    w, h = x1 - x0, y1 - y0
-    first, last = 0.5 / size, (size - 0.5) / size
-    wn = tf.maximum(tf.cast(image_width, tf.float32) - 1.0, 1.0)
-    hn = tf.maximum(tf.cast(image_height, tf.float32) - 1.0, 1.0)
-    return tf.stack([(y0 + first * h) / hn, (x0 + first * w) / wn,
-                     (y0 + last * h) / hn, (x0 + last * w) / wn], axis=-1)
-
-
-def tf_crop_images(images, crop_boxes, size, box_indices=None):
-    """Crops windows out of a batch of images with `tf.image.crop_and_resize` (bilinear).
-
-    Args:
-      images: [B, H, W, C] (any numeric dtype; 0-255 values).
-      crop_boxes: [N, 4] windows in image pixel coordinates.
-      size: output side.
-      box_indices: [N] image index of each window; default 0..N-1 (one window per image).
-
-    Returns:
-      [N, size, size, C] float32, zero outside the image.
-    """
-    images = tf.convert_to_tensor(images)
-    crop_boxes = tf.convert_to_tensor(crop_boxes, tf.float32)
-    shape = tf.shape(images)
-    if box_indices is None:
-        box_indices = tf.range(tf.shape(crop_boxes)[0])
-    boxes = crop_and_resize_boxes(crop_boxes, shape[1], shape[2], size)
-    return tf.image.crop_and_resize(tf.cast(images, tf.float32), boxes, box_indices,
-                                    (size, size), method="bilinear", extrapolation_value=0.0)
-
-
 # The validator's patches (SPEC section 3, from the authors' code): the face box grown by 0.75 of
 # its size on every side (a square window of 2.5x the box here, like the other crops), seen at
 # 192x192, and a 12x12 patch around each landmark at that scale.
@@ -150,31 +102,12 @@ FV_PATCH_SIZE = 12
 
 def landmark_patch_boxes(landmarks, face_box, patch_size=FV_PATCH_SIZE,
                          face_context=FV_FACE_CONTEXT, face_size=FV_FACE_SIZE):
-    """Windows [..., N, 4] of the patches around landmarks [..., N, 2] (numpy or tf).
+    """Windows [..., N, 4] of the validator's patches around landmarks [..., N, 2].
 
     A patch is `patch_size` pixels of the face crop (the `face_context` window of `face_box`
     resampled to `face_size`), centred on the landmark; in image pixels its side is
-    patch_size * window_side / face_size.
+    patch_size * window_side / face_size. `tf_cropping.tf_landmark_patch_boxes` is its twin.
     """
-    if isinstance(landmarks, np.ndarray):
-        window = square_context_box(face_box, face_context)
-        half = (patch_size * (window[..., 2] - window[..., 0]) / face_size / 2.0)[..., None, None]
-        return np.concatenate([landmarks - half, landmarks + half], axis=-1)
-    window = tf_square_context_box(face_box, face_context)
+    window = square_context_box(face_box, face_context)
     half = (patch_size * (window[..., 2] - window[..., 0]) / face_size / 2.0)[..., None, None]
-    return tf.concat([landmarks - half, landmarks + half], axis=-1)
-
-
-def tf_landmark_patches(images, landmarks, face_boxes, patch_size=FV_PATCH_SIZE, **kwargs):
-    """The validator's input: [B, N, P, P, C] patches around landmarks [B, N, 2] of images.
-
-    `face_boxes` [B, 4] sets the patch scale (see `landmark_patch_boxes`); usually the box of
-    the landmarks themselves.
-    """
-    landmarks = tf.convert_to_tensor(landmarks, tf.float32)
-    boxes = landmark_patch_boxes(landmarks, tf.convert_to_tensor(face_boxes, tf.float32),
-                                 patch_size, **kwargs)
-    batch, count = tf.shape(landmarks)[0], tf.shape(landmarks)[1]
-    indices = tf.repeat(tf.range(batch), count)
-    patches = tf_crop_images(images, tf.reshape(boxes, [-1, 4]), patch_size, indices)
-    return tf.reshape(patches, [batch, count, patch_size, patch_size, tf.shape(patches)[-1]])
+    return np.concatenate([landmarks - half, landmarks + half], axis=-1)

@@ -25,12 +25,12 @@ import os
 import h5py
 import numpy as np
 
-from crct_tf.crop_settings import CropSettings
-from crct_tf.staged_folder import staged_folder
+from crct_tf.geometry.crop_settings import CropSettings
+from crct_tf.models.registry import BACKBONE_LAYER, build_named_backbone
+from crct_tf.weights.staged_folder import staged_folder
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-BACKBONE_LAYER = "backbone"   # the name of the backbone model nested in BT and FLL
 
 
 class BundleError(RuntimeError):
@@ -106,20 +106,6 @@ def _read_layers(path, layers):
             if len(group.keys()) != len(values):
                 raise BundleError(f"{path}: layer {layer.name} holds unexpected tensors")
             layer.set_weights(values)
-
-
-BACKBONES = ("inception_resnet_v1", "tiny")
-
-
-def build_named_backbone(kind, image_size, weights=None):
-    """The backbone a manifest names: facenet's Inception-ResNet-v1, or the tiny test stand-in."""
-    if kind == "inception_resnet_v1":
-        from crct_tf.backbone import build_backbone
-        return build_backbone(image_size, weights=weights, name=BACKBONE_LAYER)
-    if kind == "tiny":
-        from crct_tf.models.tiny_backbone import build_tiny_backbone
-        return build_tiny_backbone(image_size, name=BACKBONE_LAYER)
-    raise BundleError(f"unknown backbone {kind!r}; expected one of {BACKBONES}")
 
 
 def save_bundle(export_dir, bt, fv, fll, settings, tracker, mtcnn_box_map, training=None,
@@ -205,8 +191,12 @@ def load_bundle(bundle_dir):
     settings = CropSettings.from_dict(manifest["crop_settings"])
     size = settings.input_size
     kind = manifest.get("backbone", "inception_resnet_v1")
-    bt_backbone = build_named_backbone(kind, size)
-    fll_backbone = bt_backbone if manifest["shared_backbone"] else build_named_backbone(kind, size)
+    try:
+        bt_backbone = build_named_backbone(kind, size)
+        fll_backbone = (bt_backbone if manifest["shared_backbone"]
+                        else build_named_backbone(kind, size))
+    except ValueError as e:
+        raise BundleError(f"{bundle_dir}: {e}") from None
     bt, fll, fv = build_bt(bt_backbone, settings), build_fll(fll_backbone, settings), build_fv(settings)
     path = lambda part: os.path.join(bundle_dir, manifest["parts"][part]["file"])  # noqa: E731
     if manifest["shared_backbone"]:
@@ -219,3 +209,24 @@ def load_bundle(bundle_dir):
     _read_layers(path("fv"), _own_layers(fv))
     return Bundle(bt=bt, fv=fv, fll=fll, settings=settings, tracker=manifest["tracker"],
                   mtcnn_box_map=manifest["mtcnn_box_map"], manifest=manifest)
+
+
+def untrained_bundle(tracker=None, settings=None, backbone="inception_resnet_v1",
+                     mtcnn_box_map=None):
+    """A `Bundle` of untrained BT, FV and FLL sharing one backbone, built in memory.
+
+    For timing and memory measurements and for tests, where what the heads learned does not
+    matter. `backbone`: facenet's Inception-ResNet-v1 with facenet's weights, or "tiny", the
+    small stand-in. `mtcnn_box_map`: a {dx, dy, sx, sy} dict (default: the identity map).
+    """
+    from crct_tf.models.bt import build_bt
+    from crct_tf.models.fll import build_fll
+    from crct_tf.models.fv import build_fv
+
+    settings = settings or CropSettings()
+    shared = build_named_backbone(backbone, settings.input_size, weights="facenet")
+    return Bundle(bt=build_bt(shared, settings), fv=build_fv(settings),
+                  fll=build_fll(shared, settings), settings=settings,
+                  tracker=dict(tracker or {"seq_bt": 2, "t_b": 1.0, "t_c": 0.5}),
+                  mtcnn_box_map=dict(mtcnn_box_map or {"dx": 0.0, "dy": 0.0, "sx": 1.0, "sy": 1.0}),
+                  manifest={"backbone": backbone, "training": {"untrained": True}})

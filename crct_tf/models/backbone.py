@@ -1,6 +1,6 @@
 """The facenet Inception-ResNet-v1 backbone, ready to use: built, with facenet's weights.
 
-    from crct_tf.backbone import facenet_embedder
+    from crct_tf.models.backbone import facenet_embedder
     embed = facenet_embedder(image_size=160)
     vectors = embed(face_crops_uint8_rgb)   # [B, 128], L2-normalised
 

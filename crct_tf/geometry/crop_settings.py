@@ -6,7 +6,7 @@ and saved in a weights bundle's manifest, so that no crop constant is written in
 
 import dataclasses
 
-from crct_tf import geometry
+from crct_tf.geometry import cropping
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,14 +19,14 @@ class CropSettings:
         (Re3's 2x context; the authors' code grows the box by half its size per side).
       fll_context: the same for FLL around b_t^BT (eq. 7).
       fv_face_context, fv_face_size, fv_patch_size: the validator's patches (eq. 6), see
-        `geometry.landmark_patch_boxes`.
+        `cropping.landmark_patch_boxes`.
     """
     input_size: int = 128
-    bt_context: float = geometry.DEFAULT_CONTEXT
-    fll_context: float = geometry.DEFAULT_CONTEXT
-    fv_face_context: float = geometry.FV_FACE_CONTEXT
-    fv_face_size: int = geometry.FV_FACE_SIZE
-    fv_patch_size: int = geometry.FV_PATCH_SIZE
+    bt_context: float = cropping.DEFAULT_CONTEXT
+    fll_context: float = cropping.DEFAULT_CONTEXT
+    fv_face_context: float = cropping.FV_FACE_CONTEXT
+    fv_face_size: int = cropping.FV_FACE_SIZE
+    fv_patch_size: int = cropping.FV_PATCH_SIZE
 
     def to_dict(self):
         return dataclasses.asdict(self)
