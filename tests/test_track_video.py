@@ -1,4 +1,4 @@
-"""tools/track_video.py: outputs, naming, bad inputs, interruption, and a real run on the demo clip.
+"""python -m crct_tf.track: outputs, naming, bad inputs, interruption, and a real run on the demo clip.
 
 Most tests run the tool in-process with the stand-in networks of test_tracker_algorithm (fast);
 one runs the real MTCNN and an untrained bundle on the first frames of the demo clip.

@@ -1,7 +1,7 @@
 """MirroredStrategy over two logical CPU devices computes what one device computes.
 
 Logical devices must be configured before TensorFlow initialises, so the check runs in a
-subprocess (SPEC section 7).
+subprocess.
 """
 
 import json

@@ -1,4 +1,4 @@
-r"""Peak memory of tools/track_video.py on a long clip: it must not grow with the frame count.
+r"""Peak memory of python -m crct_tf.track on a long clip: it must not grow with the frame count.
 
     python tools/benchmark_memory.py                        # 1 000 and 10 000 frames, 640x480
     python tools/benchmark_memory.py --frames 1000,10000 --width 640 --height 480 --no_video

@@ -22,7 +22,7 @@ corners) by more than `MAX_KEYPOINT_DISAGREEMENT` of the MTCNN box diagonal on a
 predictor fails on profiles and strongly tilted heads, and those fits were wrong on inspection
 (the median disagreement is 1.4 %); and photos whose teacher points leave the image (a cut-off
 chin would be a wrong label).
-Finally the project's own `MtcnnBoxMap` (MTCNN box -> landmark box, SPEC section 3) is fitted on
+Finally the project's own `MtcnnBoxMap` (MTCNN box -> landmark box) is fitted on
 the train photos' labels and stored under `mtcnn_box_map` with its fit error.
 """
 

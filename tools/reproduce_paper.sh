@@ -115,7 +115,7 @@ track_all() {   # track_all NAME MODE BUNDLE [ANNOT_DIR]: the test videos that h
   local name=$1 mode=$2 bundle=$3 annot=${4:-annot} v skipped=()
   for v in $TEST_VIDEOS; do
     if [[ ! -d "$VW300_DIR/$v/$annot" ]]; then skipped+=("$v"); continue; fi
-    python tools/track_video.py --input "$VW300_DIR/$v/vid.avi" --weights "$bundle" \
+    python -m crct_tf.track --input "$VW300_DIR/$v/vid.avi" --weights "$bundle" \
       --mode "$mode" --init_box "$(gt_box "$v" "$annot")" --save_pts --no_video --overwrite \
       --output_dir "$WORK_DIR/preds/$name"
   done

@@ -1,7 +1,7 @@
 """How closely tracked landmarks follow a teacher's, frame by frame: NME quantiles and jitter.
 
     python tools/label_with_teacher.py --video CLIP --out_dir outputs/eval_demo/gt/NAME
-    python tools/track_video.py --input CLIP --save_pts --no_video --output_dir outputs/eval_demo/CRCT
+    python -m crct_tf.track --input CLIP --save_pts --no_video --output_dir outputs/eval_demo/CRCT
     python tools/teacher_agreement.py --gt_dir outputs/eval_demo/gt --pred_dir outputs/eval_demo/CRCT
 
 Both folders in 300-VW layout (`NAME/annot/000001.pts`). Prints, per method: frames with a

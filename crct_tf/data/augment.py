@@ -1,4 +1,4 @@
-"""Augmentations that move an image and its landmarks together (SPEC section 6, paper III-E).
+"""Augmentations that move an image and its landmarks together (paper III-E).
 
 Each is a small pure function on an example dict `{"image", "landmarks", "box"}`:
   image: [H, W, 3] uint8 or float (0-255); the output keeps the dtype.
@@ -6,7 +6,7 @@ Each is a small pure function on an example dict `{"image", "landmarks", "box"}`
   box: [4] float32 `[x0, y0, x1, y1]`, the face box (the landmark box unless jittered).
 Random ones take an explicit `seed` (int32/int64 tensor [2]) and use only `tf.random.stateless_*`
 ops, so the same seed gives the same output, eagerly or inside `tf.data`, and a `tf.data`
-iterator using them can be checkpointed (SPEC section 7).
+iterator using them can be checkpointed.
 
 Geometric warps use `ImageProjectiveTransformV3`, which samples output pixel (x, y) at the input
 position given by the transform with integer coordinates on pixel centres: the convention of

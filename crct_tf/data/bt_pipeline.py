@@ -1,6 +1,6 @@
 """The BT input pipeline: frame sequences with per-frame landmarks, and the crop of a BT step.
 
-BT's crops are NOT cut here: with own-prediction feeding (SPEC section 6) the crop of frame t
+BT's crops are NOT cut here: with own-prediction feeding the crop of frame t
 depends on the network's output at t-1, so the training step cuts them with `bt_crop_pair`. The
 pipeline yields, per sequence, a generous square region around the face (fixed for the whole
 sequence, `REGION_CONTEXT_FACTOR x bt_context` times the landmark box of all its frames),
@@ -11,7 +11,7 @@ Sources:
   over T frames (`augment.smooth_motion`); pure tf.data, checkpointable iterator.
 - 300-VW videos: `make_bt_video_dataset` reads consecutive annotated frames (every
   `frame_step`-th, the authors' code used 3) with `crct_tf.datasets.vw300.iter_vw300_video`
-  through `from_generator`: that iterator cannot be saved in a checkpoint (SPEC section 7);
+  through `from_generator`: that iterator cannot be saved in a checkpoint;
   a resumed run restarts the video stream from its beginning.
 """
 

@@ -3,7 +3,7 @@
 Every pipeline is `source -> shuffle -> repeat -> enumerate -> map(example_fn) -> batch ->
 prefetch`. Example i of the (repeated) stream gets the seed fold_in([seed, salt], i), so the
 stream is the same for the same seed, differs between epochs, and uses no stateful random op:
-the iterator can be saved in a checkpoint (SPEC section 7).
+the iterator can be saved in a checkpoint.
 """
 
 import tensorflow as tf

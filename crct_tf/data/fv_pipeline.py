@@ -1,6 +1,6 @@
 """The FV input pipeline: 68 patches around a landmark set, labelled face (1) or not (0) (eq. 6).
 
-From the authors' code (SPEC section 3): positives are the true landmarks and small shifts of them
+From the authors' code: positives are the true landmarks and small shifts of them
 (2.5-5 % of the face box), negatives are larger shifts (7.5-20 %), the shape moved to a random
 place in the image, and flat patches. Patches are cut by `tf_cropping.tf_landmark_patches` with the
 box of the landmarks shown, as the tracker cuts them around BT's landmarks.
@@ -15,7 +15,7 @@ from crct_tf.data import augment, common
 
 SALT = 2
 
-# Shift sizes as fractions of the face box's larger side (SPEC section 3, authors' code).
+# Shift sizes as fractions of the face box's larger side (the authors' code).
 POSITIVE_SHIFT = (0.025, 0.05)
 NEGATIVE_SHIFT = (0.075, 0.20)
 POSITIVE_FRACTION = 0.5

@@ -1,4 +1,4 @@
-"""TFDS builders for users' copies of the face datasets (SPEC section 6).
+"""TFDS builders for users' copies of the face datasets.
 
 Importing this package registers the builders with TFDS:
 

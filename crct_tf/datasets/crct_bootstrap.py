@@ -1,4 +1,4 @@
-"""The bootstrap set: 118 real photos of 5 people with teacher-made 68-point labels (SPEC 2, 6).
+"""The bootstrap set: 118 real photos of 5 people with teacher-made 68-point labels.
 
 The photos are the `facenet_photos` asset (`crct_tf.assets`, fetched from a registry package,
 checked by sha256); the labels are `bootstrap_labels.json` next to this file, written once by

@@ -1,6 +1,6 @@
 """Helpers shared by the dataset builders: the dataset root, folder look-up, keys and JPEG bytes.
 
-A builder reads a user's copy of a dataset through TFDS's `manual_dir` (SPEC section 6). The
+A builder reads a user's copy of a dataset through TFDS's `manual_dir`. The
 folder given may be the dataset's root itself or a folder holding one subfolder per builder name
 (`manual_dir/vw300`, `manual_dir/ibug300w`, ...), so that one `--manual_dir` can serve several
 datasets.

@@ -1,4 +1,4 @@
-"""The paper's landmark and box-tracking metrics, in plain numpy (SPEC section 5).
+"""The paper's landmark and box-tracking metrics, in plain numpy.
 
 Landmarks (CRCT Table II, following Chrysos et al., IJCV 2018, reference [3] of the paper):
   * NME of a frame: mean 68-point Euclidean error divided by the diagonal of the ground-truth

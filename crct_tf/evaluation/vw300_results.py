@@ -1,7 +1,7 @@
 """Reads tracker outputs and 300-VW ground truth, matches them frame by frame, and scores them.
 
 Both trees use the 300-VW layout `ROOT/NNN/<annot_dir>/000001.pts` (1-based, six digits). A
-tracker writes `.pts` files only for tracked frames (SPEC section 4), so a ground-truth frame with
+tracker writes `.pts` files only for tracked frames, so a ground-truth frame with
 no prediction is a failure (NME = inf, IoU = 0). With boxes, predictions are `track_video` CSVs
 `ROOT/NNN.csv` whose 0-based row `frame` f is ground-truth file f + 1.
 
@@ -21,7 +21,7 @@ from crct_tf.evaluation import metrics
 from crct_tf.evaluation.vw300_categories import VW300_TEST_CATEGORIES, category_of
 
 
-# The folder `tools/track_video.py --save_pts` writes its `.pts` into: NNN/annot/.
+# The folder `python -m crct_tf.track --save_pts` writes its `.pts` into: NNN/annot/.
 TRACKER_ANNOT_DIR = "annot"
 
 

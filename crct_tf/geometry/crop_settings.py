@@ -1,4 +1,4 @@
-"""The crop constants every sub-network is trained and run with (SPEC sections 3 and 6).
+"""The crop constants every sub-network is trained and run with.
 
 One frozen dataclass, passed to the data pipelines, the training step, the tracker and export,
 and saved in a weights bundle's manifest, so that no crop constant is written in two places.

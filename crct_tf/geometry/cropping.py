@@ -92,7 +92,7 @@ def crop_images(image, crop_boxes, size):
     return out * inside[..., None]
 
 
-# The validator's patches (SPEC section 3, from the authors' code): the face box grown by 0.75 of
+# The validator's patches (from the authors' code): the face box grown by 0.75 of
 # its size on every side (a square window of 2.5x the box here, like the other crops), seen at
 # 192x192, and a 12x12 patch around each landmark at that scale.
 FV_FACE_CONTEXT = 2.5

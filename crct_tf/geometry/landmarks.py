@@ -1,4 +1,4 @@
-"""The iBUG 68-point landmark scheme, `.pts` files and boxes from landmarks (SPEC section 1).
+"""The iBUG 68-point landmark scheme, `.pts` files and boxes from landmarks.
 
 Indices are 0-based in code. In memory, landmarks are float arrays of shape [68, 2] holding
 (x, y) in 0-based pixel coordinates, where integer coordinates are pixel centres. `.pts` files
@@ -132,7 +132,7 @@ def box_from_landmarks(landmarks):
 
 
 def box_diagonal(box):
-    """Length of the diagonal of [..., 4] boxes, the NME normaliser of 300-VW (SPEC section 5)."""
+    """Length of the diagonal of [..., 4] boxes, the NME normaliser of 300-VW."""
     box = np.asarray(box, dtype=np.float64)
     return np.hypot(box[..., 2] - box[..., 0], box[..., 3] - box[..., 1])
 

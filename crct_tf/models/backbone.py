@@ -27,7 +27,7 @@ def build_backbone(image_size=128, weights="facenet", include_bottleneck=False,
     Args:
       freeze_batchnorm: BatchNorm layers not trainable, so they always run in inference mode
         with facenet's moving statistics. Fine-tuning with small batches converges several
-        times faster this way than updating the statistics (SPEC section 7).
+        times faster this way than updating the statistics.
 
     Returns a keras.Model from [B, S, S, 3] RGB 0-255 to a dict with `features` [B, 1792]
     (and `embedding` [B, 128] / stage maps when asked).
@@ -79,7 +79,7 @@ def largest_face_crop(detector, image, size=160):
 def identity_check(photos_dir, detector=None, embedder=None):
     """Nearest-centroid identity on the `val` photos, centroids from the `train` photos.
 
-    The proof that facenet's weights arrived intact (SPEC section 2): >= 24/25 is expected.
+    The proof that facenet's weights arrived intact: >= 24/25 is expected.
 
     Returns:
       (correct, total) over the val photos where MTCNN finds a face.

@@ -10,7 +10,7 @@ five independent fully connected heads regress the points of each facial region,
 iBUG order. The recurrent state is an explicit input and output, [B, 4, 512] = (h1, c1, h2, c2),
 so the tracker carries it from frame to frame and resets it (Algorithm 1, line 12).
 
-Each LSTM is a one-step `unroll=True` layer: it converts to TFLite cleanly (SPEC section 7).
+Each LSTM is a one-step `unroll=True` layer: it converts to TFLite cleanly.
 """
 
 import keras

@@ -43,7 +43,7 @@ class ScaleSum(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="crct_tf")
 class Prewhiten(layers.Layer):
-    """facenet's per-image standardisation: (x - mean) / max(std, 1 / sqrt(x.size)) (SPEC 2).
+    """facenet's per-image standardisation: (x - mean) / max(std, 1 / sqrt(x.size)).
 
     Takes RGB images with values 0-255 (uint8 or float), so every model of the project takes
     crops in the same range and prewhitening happens inside the network.

@@ -1,6 +1,6 @@
 """A small stand-in with the backbone's signature, for tests and the smoke config.
 
-Tracing the real Inception-ResNet-v1 takes many seconds (SPEC section 7): loop, control-flow and
+Tracing the real Inception-ResNet-v1 takes many seconds: loop, control-flow and
 tracker tests use this instead. Same input (RGB 0-255) and output dict (`features`).
 """
 

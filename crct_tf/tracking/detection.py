@@ -1,4 +1,4 @@
-"""Face detection with MTCNN and the map from its boxes to landmark boxes (SPEC section 3).
+"""Face detection with MTCNN and the map from its boxes to landmark boxes.
 
 `mtcnn` 1.0 returns `[x, y, w, h]` boxes around the whole head-and-forehead region it was trained
 on; the networks of this project are trained on landmark boxes (min/max of the 68 points, eq. 4),
@@ -6,7 +6,7 @@ which are lower and narrower. Every (re-)initialisation therefore goes through `
 fixed centre offset and size scale, fitted once on the bootstrap photos
 (`tools/label_with_teacher.py`) and saved with the weights.
 
-MTCNN takes RGB images: BGR silently lowers its recall (SPEC section 7). Building an `MTCNN()`
+MTCNN takes RGB images: BGR silently lowers its recall. Building an `MTCNN()`
 loads three networks: build one with `make_detector()` and reuse it.
 """
 

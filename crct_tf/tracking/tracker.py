@@ -9,7 +9,7 @@ an export, or a stand-in with the same methods); this module only decides, per f
 when to call the detector (MTCNN), which detection to accept (eq. 8), when to reset BT's state,
 and what to report. Line numbers in comments are Algorithm 1's.
 
-Modes (SPEC section 3):
+Modes:
   crct    the full tracker: BT -> FV -> FLL, MTCNN re-detection when FV rejects.
   fll_mt  tracking by detection: MTCNN every frame, FLL on the accepted detection.
   bt      BT alone from a given first box, b_t = b_t^BT (the paper's Table I); no FV, no FLL.

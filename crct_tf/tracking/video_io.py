@@ -1,4 +1,4 @@
-"""Frame sources and output writers of `tools/track_video.py` (SPEC section 4).
+"""Frame sources and output writers of `python -m crct_tf.track`.
 
 Sources stream frames one at a time, never a whole video in memory: a video file, a folder of
 images (sorted by name, numbers in names compared as numbers), or a webcam (`0`, `1`, ...).

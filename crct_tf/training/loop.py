@@ -3,7 +3,7 @@
 Order of business (resume first, pretrained initialisation only without a checkpoint):
 
   1. build the task's networks and the optimizer inside `strategy.scope()`, and build the
-     optimizer's variables before the first step (SPEC section 7: a Keras 3 optimizer in a custom
+     optimizer's variables before the first step (a Keras 3 optimizer in a custom
      distributed step fails otherwise);
   2. restore the latest checkpoint of `model_dir` if there is one -- step, model, backbone slot,
      optimizer -- or else run `init_fn` (facenet weights, or another run's backbone);

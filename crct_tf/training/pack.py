@@ -1,4 +1,4 @@
-"""Packs training runs (BT, FV, FLL) into one weights bundle (SPEC section 6).
+"""Packs training runs (BT, FV, FLL) into one weights bundle.
 
     python -m crct_tf.export --format bundle --model_dir runs/fll --model_dir runs/fv \
         --model_dir runs/bt_seq2 --export_dir bundles/crct_2

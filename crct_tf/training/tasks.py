@@ -78,7 +78,7 @@ class Task:
 
         Both crops of step t are cut from frames t-1 and t with the previous box: the ground
         truth box of frame t-1 or, with the stage's probability, the box of BT's own previous
-        prediction (SPEC section 6) -- which is why the crops are cut here, not in tf.data.
+        prediction -- which is why the crops are cut here, not in tf.data.
 
         Args:
           batch: dict with `frames` [B, T+1, R, R, 3] uint8 and `landmarks` [B, T+1, 68, 2].

@@ -1,4 +1,4 @@
-"""Weights bundles: what `--weights DIR` and `checkpoints/` hold (SPEC section 6).
+"""Weights bundles: what `--weights DIR` and `checkpoints/` hold.
 
 A bundle is a folder with `manifest.json` and one `.weights.h5` file per part:
 
