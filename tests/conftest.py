@@ -23,3 +23,37 @@ def demo_clip():
 def mtcnn_detector():
     from mtcnn import MTCNN
     return MTCNN()
+
+
+@pytest.fixture
+def stand_ins(monkeypatch):
+    """The track command with the stand-in networks and a detector that always finds BOX."""
+    from crct_tf import track
+    from helpers import STAND_IN_CONSTANTS, detector_at_box, make_steps
+    steps = make_steps()
+    monkeypatch.setattr(track, "check_weights", lambda args: None)
+    monkeypatch.setattr(track, "load_networks",
+                        lambda args, frames=None: (steps, STAND_IN_CONSTANTS, "stand-ins"))
+    monkeypatch.setattr(track, "make_detector", detector_at_box)
+    return monkeypatch
+
+
+@pytest.fixture
+def clip_dir(tmp_path):
+    """An image folder: PNG frames in several formats and sizes (grayscale, RGBA, 16-bit)."""
+    import cv2
+    import numpy as np
+    from helpers import CLIP, frame
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for t, value in enumerate(CLIP):
+        image = frame(value)[:, :, ::-1]                       # BGR for OpenCV
+        if t == 3:
+            image = image.astype(np.uint16) * 257              # 16-bit
+        elif t == 4:
+            image = image[:, :, 0]                              # grayscale
+        elif t == 5:
+            image = np.dstack([np.pad(image, ((0, 40), (0, 60), (0, 0)), mode="edge"),
+                               np.full([200, 300], 255, np.uint8)])   # RGBA, larger
+        cv2.imwrite(str(folder / f"{t + 1}.png"), image)
+    return folder

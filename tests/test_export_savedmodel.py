@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_track_video import save_untrained_bundle
+from helpers import save_untrained_bundle
 
 from crct_tf import export
 from crct_tf.tracking.detection import MtcnnBoxMap, detect_faces

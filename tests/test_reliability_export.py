@@ -10,7 +10,7 @@ import sys
 import pytest
 import tensorflow as tf
 
-from test_track_video import REPO, save_untrained_bundle
+from helpers import REPO, save_untrained_bundle
 
 from crct_tf import export
 from crct_tf.tracking import frame_step

@@ -78,7 +78,7 @@ def test_weights_are_checked_by_sha256_where_they_come_from():
 def test_a_bundle_whose_weight_file_was_swapped_is_refused(tmp_path):
     """A weight file replaced by another valid file of the same name: sha256 differs."""
     import json
-    from test_track_video import save_untrained_bundle
+    from helpers import save_untrained_bundle
     from crct_tf.weights.bundle import BundleError, load_bundle
     folder = save_untrained_bundle(tmp_path / "tiny", backbone="tiny")
     manifest = json.loads((folder / "manifest.json").read_text())

@@ -1,6 +1,6 @@
 """python -m crct_tf.track on bad input, full disks, odd paths and SIGTERM (issue 9, the README's "Limits and errors" section).
 
-Uses the stand-in networks of test_track_video (fast). Every bad case ends with exit 2 and one
+Uses the stand-in networks of helpers.py (fast). Every bad case ends with exit 2 and one
 line on stderr, or a run that completes; never a traceback, never a complete-looking partial file.
 """
 
@@ -13,9 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
-from test_track_video import _detector, _main, _rows, clip_dir, stand_ins  # noqa: F401
-from test_track_video import REPO, track_video
-from test_tracker_algorithm import BRIGHT, frame
+from helpers import BRIGHT, REPO, frame
+from helpers import csv_rows as _rows, detector_at_box as _detector, run_track as _main
+
+from crct_tf import track as track_video
 
 from crct_tf.tracking import video_io
 

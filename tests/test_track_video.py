@@ -1,80 +1,23 @@
 """python -m crct_tf.track: outputs, naming, bad inputs, interruption, and a real run on the demo clip.
 
-Most tests run the tool in-process with the stand-in networks of test_tracker_algorithm (fast);
+Most tests run the tool in-process with the stand-in networks of helpers.py (fast);
 one runs the real MTCNN and an untrained bundle on the first frames of the demo clip.
 """
 
-import csv
 import json
 import os
 import signal
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from test_tracker_algorithm import BOX, BRIGHT, DARK, frame, make_steps
+from helpers import BOX, CLIP, DARK, save_untrained_bundle
+from helpers import csv_rows as _rows, detector_at_box as _detector, run_track as _main
 
 from crct_tf.tracking import video_io
 
 from crct_tf import track as track_video
-
-REPO = Path(__file__).resolve().parents[1]
-
-CONSTANTS = {"tracker": {"seq_bt": 2, "t_b": 1.0, "t_c": 0.5}, "mtcnn_box_map": {}}
-# Frame brightness of the stand-in clip: frame 2 is rejected by FV (lost), the rest tracked.
-CLIP = [BRIGHT, BRIGHT, DARK, BRIGHT, BRIGHT, BRIGHT]
-
-
-def _detector(on_call=None):
-    """Always finds the face at BOX; `on_call(n)` runs at the n-th call (1-based)."""
-    calls = []
-
-    def detect(rgb):
-        calls.append(len(calls) + 1)
-        if on_call:
-            on_call(len(calls))
-        return np.array([BOX]), np.array([0.9], np.float32)
-    return detect
-
-
-@pytest.fixture
-def stand_ins(monkeypatch):
-    """The tool with stand-in networks and a detector that always finds BOX."""
-    steps = make_steps()
-    monkeypatch.setattr(track_video, "check_weights", lambda args: None)
-    monkeypatch.setattr(track_video, "load_networks",
-                        lambda args, frames=None: (steps, CONSTANTS, "stand-ins"))
-    monkeypatch.setattr(track_video, "make_detector", _detector)
-    return monkeypatch
-
-
-@pytest.fixture
-def clip_dir(tmp_path):
-    """An image folder: PNG frames in several formats and sizes (grayscale, RGBA, 16-bit)."""
-    folder = tmp_path / "clip"
-    folder.mkdir()
-    for t, value in enumerate(CLIP):
-        image = frame(value)[:, :, ::-1]                       # BGR for OpenCV
-        if t == 3:
-            image = image.astype(np.uint16) * 257              # 16-bit
-        elif t == 4:
-            image = image[:, :, 0]                              # grayscale
-        elif t == 5:
-            image = np.dstack([np.pad(image, ((0, 40), (0, 60), (0, 0)), mode="edge"),
-                               np.full([200, 300], 255, np.uint8)])   # RGBA, larger
-        cv2.imwrite(str(folder / f"{t + 1}.png"), image)
-    return folder
-
-
-def _rows(path):
-    with open(path, newline="") as f:
-        return list(csv.reader(f))
-
-
-def _main(*args):
-    return track_video.main([str(a) for a in args])
 
 
 def test_outputs_of_a_run(stand_ins, clip_dir, tmp_path):
@@ -212,26 +155,6 @@ def test_default_run_without_bundled_weights(tmp_path, capsys, monkeypatch):
 
 
 # -- the real networks ----------------------------------------------------------------------------
-
-def save_untrained_bundle(folder, backbone="inception_resnet_v1", head_noise=1e-3, seed=0):
-    """Saves an untrained bundle; T_C = 0 so FV accepts every frame. Returns the folder.
-
-    The landmark heads start with zero kernels (a fixed mean face); `head_noise` gives them small
-    random kernels, so that the points depend on the image and comparisons mean something.
-    """
-    from crct_tf.datasets import crct_bootstrap
-    from crct_tf.weights.bundle import save_bundle, untrained_bundle
-    b = untrained_bundle(tracker={"seq_bt": 2, "t_b": 1.0, "t_c": 0.0}, backbone=backbone,
-                         mtcnn_box_map=crct_bootstrap.mtcnn_box_map().to_dict())
-    rng = np.random.default_rng(seed)
-    for layer in b.bt.layers + b.fll.layers:
-        if layer.name.startswith(("bt_head_", "fll_regression")) and len(layer.weights) == 2:
-            kernel, bias = layer.get_weights()
-            layer.set_weights([rng.normal(0, head_noise, kernel.shape).astype(np.float32), bias])
-    save_bundle(str(folder), b.bt, b.fv, b.fll, b.settings, b.tracker, b.mtcnn_box_map,
-                backbone=backbone)
-    return folder
-
 
 @pytest.fixture(scope="module")
 def untrained_bundle_dir(tmp_path_factory):

@@ -1,6 +1,6 @@
 """Algorithm 1's control flow with small deterministic stand-in networks.
 
-The stand-ins have the sub-networks' signatures and run through the real `FrameSteps`:
+The stand-ins (tests/helpers.py) have the sub-networks' signatures and run through the real `FrameSteps`:
   BT   returns a fixed face filling the central 1/context of its crop, shifted by SHIFT crop
        pixels, and state + 1 (so the state counts BT steps since the last reset);
   FV   returns the mean of its patches / 255: a frame's brightness around the landmarks is
@@ -11,44 +11,10 @@ The detector is scripted per frame index.
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from crct_tf.geometry.crop_settings import CropSettings
+from helpers import BOX, BRIGHT, DARK, H, STATE_SHAPE, W, frame, make_steps
+
 from crct_tf.tracking import LOST, SEARCHING, TRACKED, Tracker, TrackerConfig, select_detection
-from crct_tf.tracking.frame_step import FrameSteps
-
-SETTINGS = CropSettings()
-SIZE, CONTEXT = SETTINGS.input_size, SETTINGS.bt_context
-BRIGHT, DARK = 220, 40            # p(face) = 0.86 and 0.16
-H, W = 160, 240
-BOX = np.array([40.0, 60.0, 80.0, 100.0], np.float32)       # square, far from the borders
-STATE_SHAPE = (4, 8)
-
-
-def _unit_face():
-    """68 points in the unit square, touching all four sides."""
-    grid = np.stack(np.meshgrid(np.linspace(0, 1, 9), np.linspace(0, 1, 8)), -1).reshape(-1, 2)
-    return grid[:68].astype(np.float32)
-
-
-def _central_face(shift=0.0):
-    lo, hi = SIZE / 2 * (1 - 1 / CONTEXT) - 0.5, SIZE / 2 * (1 + 1 / CONTEXT) - 0.5
-    return tf.constant(lo + _unit_face() * (hi - lo) + np.float32(shift))
-
-
-def make_steps(shift=0.0):
-    def bt(inputs):
-        n = tf.shape(inputs["state"])[0]
-        face = tf.tile(_central_face(shift)[None], [n, 1, 1])
-        return {"landmarks": face, "state": inputs["state"] + 1.0}
-
-    def fv(patches):
-        return tf.reduce_mean(patches, axis=[1, 2, 3, 4]) / 255.0
-
-    def fll(crops):
-        return tf.tile(_central_face()[None], [tf.shape(crops)[0], 1, 1])
-
-    return FrameSteps(bt, fv, fll, SETTINGS, state_shape=STATE_SHAPE, jit_compile=False)
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +33,6 @@ class ScriptedDetector:
         found = self.script.get(self.t, [])
         boxes = np.array([b for b, _ in found], np.float32).reshape(-1, 4)
         return boxes, np.array([s for _, s in found], np.float32)
-
-
-def frame(left, right=None, split=90):
-    """A frame of brightness `left` left of x = split and `right` (default the same) after."""
-    image = np.full([H, W, 3], left, np.uint8)
-    image[:, split:] = left if right is None else right
-    return image
 
 
 def run(tracker, detector, frames):
