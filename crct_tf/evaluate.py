@@ -50,8 +50,9 @@ flags.DEFINE_multi_string("annot_dir", ["annot"], "Annotation subfolder of each 
 flags.DEFINE_string("pred_annot_dir", None, "Subfolder of each prediction video holding the "
                     ".pts files (default: the --annot_dir being scored). The tracker writes "
                     "NNN/annot/: pass --pred_annot_dir annot to score it against annot2.")
-flags.DEFINE_multi_string("errors_txt", [], "File of per-frame NME, one a line (repeatable); "
-                          "the method is named after the file stem; reported under 'all'.")
+flags.DEFINE_multi_string("errors_txt", [], "File of per-frame NME, one a line, plain or "
+                          "gzip (.gz) (repeatable); the method is named after the file name "
+                          "without .txt/.gz; reported under 'all'.")
 flags.DEFINE_bool("boxes", False, "Score the boxes of track_video CSVs (IoU, OPE success) "
                   "instead of .pts landmarks.")
 

@@ -1,14 +1,20 @@
 """The paper's metrics on hand-computed cases, and the external check against CRCT Table II."""
 
+import gzip
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from crct_tf.evaluation import metrics, vw300_categories
-from crct_tf.evaluation.vw300_results import read_errors_txt
+from crct_tf.evaluation.vw300_results import EvaluationError, read_errors_txt
 
-SHARED_ERRORS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ijcv2018_errors"
+# The per-frame errors Chrysos et al. released (IJCV 2018), gzipped; source and licence in the
+# folder's README.md.
+IJCV2018_ERRORS = Path(__file__).resolve().parent / "data" / "ijcv2018_errors"
 
 
 def _face(width=30.0, height=40.0):
@@ -158,11 +164,38 @@ def test_vw300_split_sizes_and_disjointness():
 PAPER_ME_CFSS = {1: (0.758, 3.56), 2: (0.772, 0.38), 3: (0.659, 11.3)}  # (AUC, FR %)
 
 
-@pytest.mark.skipif(not SHARED_ERRORS.is_dir(),
-                    reason=f"the released per-frame errors are not at {SHARED_ERRORS}")
 @pytest.mark.parametrize("category", [1, 2, 3])
 def test_reproduces_table_ii_me_cfss(category):
-    errors = read_errors_txt(SHARED_ERRORS / f"tracking_meem_cfss_category{category}.txt")
+    errors = read_errors_txt(IJCV2018_ERRORS / f"tracking_meem_cfss_category{category}.txt.gz")
     auc, fr = PAPER_ME_CFSS[category]
     assert metrics.ced_auc(errors) == pytest.approx(auc, abs=0.002)
     assert metrics.failure_rate(errors) == pytest.approx(fr, abs=0.1)
+
+
+def test_evaluate_cli_reads_the_gzipped_errors(tmp_path):
+    """docs/evaluation.md's dataset-free example, as written: three .txt.gz files in, the
+    methods named after the files, Table II's ME_CFSS row out."""
+    repo = Path(__file__).resolve().parents[1]
+    args = [sys.executable, "-m", "crct_tf.evaluate", "--output_dir", str(tmp_path / "out")]
+    for category in (1, 2, 3):
+        args += ["--errors_txt",
+                 f"tests/data/ijcv2018_errors/tracking_meem_cfss_category{category}.txt.gz"]
+    proc = subprocess.run(args, cwd=repo, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    methods = json.loads((tmp_path / "out" / "results.json").read_text())["methods"]
+    for category, (auc, fr) in PAPER_ME_CFSS.items():
+        cell = methods[f"tracking_meem_cfss_category{category}"]["all"]
+        assert cell["auc"] == pytest.approx(auc, abs=0.002)
+        assert cell["fr"] == pytest.approx(fr, abs=0.1)
+
+
+def test_read_errors_txt_plain_and_gzip_agree(tmp_path):
+    plain = tmp_path / "m.txt"
+    plain.write_text("0.01\nnan\n0.2\n")
+    packed = tmp_path / "m.txt.gz"
+    with gzip.open(packed, "wt") as f:
+        f.write("0.01\nnan\n0.2\n")
+    np.testing.assert_array_equal(read_errors_txt(plain), read_errors_txt(packed))
+    (tmp_path / "broken.txt.gz").write_bytes(gzip.compress(b"0.1\n" * 100)[:-10])
+    with pytest.raises(EvaluationError, match="broken.txt.gz"):
+        read_errors_txt(tmp_path / "broken.txt.gz")

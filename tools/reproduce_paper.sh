@@ -2,7 +2,7 @@
 # Reproduces the CRCT paper's Tables I, II and III (Aspandi et al., FG 2019) from the datasets.
 #
 # Who this is for: someone who holds 300-VW, 300-W and Menpo (2D) and a GPU; Table III also needs
-# their 3D-aware 2D (3DA-2D) labels (the README's "3DA-2D experiment" section). Training takes days
+# their 3D-aware 2D (3DA-2D) labels (docs/datasets.md, "3DA-2D labels"). Training takes days
 # (the paper: 2-3 days per BT sequence length and about 2 days for FLL and FV on two Tesla GPUs);
 # tracking the 64 test videos takes a few hours per tracker; evaluation takes minutes.
 #
@@ -12,7 +12,7 @@
 #   export MENPO_DIR=/data/menpo2d      # Menpo 2D training images and .pts files
 #   tools/reproduce_paper.sh [prepare|train|export|track|evaluate|all]   # default: all
 #
-# Table III (3DA-2D landmarks), once the 3DA-2D labels are in place (the README's "3DA-2D experiment" section): 300-VW's in
+# Table III (3DA-2D landmarks), once the 3DA-2D labels are in place (docs/datasets.md): 300-VW's in
 # $VW300_DIR/NNN/annot2/, 300-W's and Menpo's as <stem>_3d.pts beside the images:
 #   tools/reproduce_paper.sh [prepare_3d|train_3d|export_3d|track_3d|evaluate_3d|table3]
 #
@@ -20,8 +20,9 @@
 #   WORK_DIR      where runs/, bundles/, preds/ and results/ go (default: outputs/reproduce)
 #   TFDS_DIR      TFDS data_dir of the prepared datasets (default: $WORK_DIR/tensorflow_datasets)
 #   SEQ_LENGTHS   BT sequence lengths to train and track (default: "2 4 8 16 32")
-#   IJCV_ERRORS   folder of the per-frame errors released by Chrysos et al. (IJCV 2018); when set,
-#                 the ME_CFSS reference row is added to Table II (e.g. ../shared/data/ijcv2018_errors)
+#   IJCV_ERRORS   folder of the per-frame errors released by Chrysos et al. (IJCV 2018), which add
+#                 the ME_CFSS reference row to Table II (default: the repository's copy,
+#                 tests/data/ijcv2018_errors; set it to "" to leave the row out)
 #   IBUG300W_3D_DIR, MENPO_3D_DIR   where the 300-W / Menpo images with <stem>_3d.pts labels are
 #                 (default: IBUG300W_DIR, MENPO_DIR)
 #
@@ -52,6 +53,7 @@ TFDS_DIR="${TFDS_DIR:-$WORK_DIR/tensorflow_datasets}"
 SEQ_LENGTHS="${SEQ_LENGTHS:-2 4 8 16 32}"
 IBUG300W_3D_DIR="${IBUG300W_3D_DIR:-$IBUG300W_DIR}"
 MENPO_3D_DIR="${MENPO_3D_DIR:-$MENPO_DIR}"
+IJCV_ERRORS="${IJCV_ERRORS-tests/data/ijcv2018_errors}"
 STAGE="${1:-all}"
 mkdir -p "$WORK_DIR"
 
@@ -146,7 +148,11 @@ evaluate() {
   done
   table2+=(--pred_dir "$WORK_DIR/preds/FLL_MT")
   if [[ -n "${IJCV_ERRORS:-}" ]]; then       # ME_CFSS, reported under "all" per file
-    for n in 1 2 3; do reference+=(--errors_txt "$IJCV_ERRORS/tracking_meem_cfss_category$n.txt"); done
+    for n in 1 2 3; do                       # the repository keeps them gzipped (.txt.gz)
+      local errors="$IJCV_ERRORS/tracking_meem_cfss_category$n.txt"
+      if [[ -f "$errors.gz" ]]; then errors="$errors.gz"; fi
+      reference+=(--errors_txt "$errors")
+    done
   fi
 
   # Table I: OPE success AUC over all three categories (row "all" of the printed table).

@@ -39,7 +39,7 @@ class Evaluation:
 
 def method_names(pred_dirs, errors_txt):
     """Names of the methods: pred folder basenames, then errors-file stems; must be unique."""
-    names = [Path(p).resolve().name for p in pred_dirs] + [Path(p).stem for p in errors_txt]
+    names = [Path(p).resolve().name for p in pred_dirs] + [vw300_results.errors_txt_stem(p) for p in errors_txt]
     paths = [Path(p).resolve() for p in list(pred_dirs) + list(errors_txt)]
     for i, name in enumerate(names):
         if names.count(name) > 1:          # runs/a/preds vs runs/b/preds -> a/preds, b/preds

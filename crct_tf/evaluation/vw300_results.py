@@ -11,6 +11,8 @@ ignored, ground truth without predictions is scored as failures.
 
 import csv
 import dataclasses
+import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -239,11 +241,23 @@ def box_ious(name, pred_dir, truth):
     return ious, mismatches
 
 
+def errors_txt_stem(path):
+    """A method name for an errors file: its name without `.txt`, `.gz` or `.txt.gz`."""
+    name = Path(path).name
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return Path(name).stem
+
+
 def read_errors_txt(path):
-    """Per-frame errors from a text file, one number a line (nan/inf = failure); float64 [N]."""
+    """Per-frame errors from a text file, one number a line (nan/inf = failure); float64 [N].
+
+    A name ending in `.gz` is read through gzip.
+    """
     values = []
+    opener = gzip.open if str(path).endswith(".gz") else open
     try:
-        with open(path, encoding="utf-8") as f:
+        with opener(path, "rt", encoding="utf-8") as f:
             for line_number, line in enumerate(f, start=1):
                 if line.strip():
                     try:
@@ -251,7 +265,7 @@ def read_errors_txt(path):
                     except ValueError:
                         raise EvaluationError(f"{path}, line {line_number}: not a number: "
                                               f"{line.strip()[:40]!r}") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
         raise EvaluationError(f"{path}: cannot read the errors file ({e.__class__.__name__}: "
                               f"{e})") from None
     if not values:
