@@ -58,12 +58,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def parse_args(argv):
-    p = _Parser(prog=PROG, description=__doc__.split("\n\n")[0])
-    p.add_argument("--input", help="video file, image folder, or webcam number (default: the "
-                   "demo clip)")
-    p.add_argument("--output_dir", help=f"output folder (default {DEMO_OUTPUT_DIR} for the demo, "
-                   f"else {DEFAULT_OUTPUT_DIR})")
+def add_tracking_arguments(p):
+    """The flags of how to track (networks, mode, outputs per video), shared with
+    `python -m crct_tf.track_corpus`; --input, --output_dir and --name are the command's own."""
     p.add_argument("--mode", default="crct", help=f"one of {', '.join(MODES)}")
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--weights", help="weights bundle folder (default: the bundled weights)")
@@ -78,20 +75,19 @@ def parse_args(argv):
     p.add_argument("--save_pts", action="store_true", help="write S/annot/NNNNNN.pts")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--init_box", help="first box x0,y0,x1,y1 (required by --mode bt)")
-    p.add_argument("--name", help="output name S (default: from the input)")
     p.add_argument("--redetect_on", default="next",
                    help="after FV rejects frame t, run MTCNN on t+1 (next, the paper) or on t "
                         "itself and run the step again (same, the authors' code)")
-    args = p.parse_args(argv)
+
+
+def check_tracking_args(args):
+    """Checks the flags of `add_tracking_arguments` (UsageError) and parses --init_box."""
     if args.mode not in MODES:
         raise UsageError(f"unknown --mode {args.mode!r}; expected one of {', '.join(MODES)}")
     if args.redetect_on not in REDETECT_ON:
         raise UsageError(f"unknown --redetect_on {args.redetect_on!r}; expected next or same")
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max_frames must be at least 1, got {args.max_frames}")
-    if args.name is not None and (not args.name.strip() or os.sep in args.name
-                                  or args.name in (".", "..")):
-        raise UsageError(f"--name {args.name!r} must be a plain file name")
     if args.runtime == "tflite" and not args.tflite_dir:
         raise UsageError("--runtime tflite needs --tflite_dir DIR (python -m crct_tf.export "
                          "--format tflite)")
@@ -106,6 +102,21 @@ def parse_args(argv):
     if args.mode == "bt" and args.init_box is None:
         raise UsageError("--mode bt tracks from a given first box: pass --init_box x0,y0,x1,y1")
     return args
+
+
+def parse_args(argv):
+    p = _Parser(prog=PROG, description=__doc__.split("\n\n")[0])
+    p.add_argument("--input", help="video file, image folder, or webcam number (default: the "
+                   "demo clip)")
+    p.add_argument("--output_dir", help=f"output folder (default {DEMO_OUTPUT_DIR} for the demo, "
+                   f"else {DEFAULT_OUTPUT_DIR})")
+    p.add_argument("--name", help="output name S (default: from the input)")
+    add_tracking_arguments(p)
+    args = p.parse_args(argv)
+    if args.name is not None and (not args.name.strip() or os.sep in args.name
+                                  or args.name in (".", "..")):
+        raise UsageError(f"--name {args.name!r} must be a plain file name")
+    return check_tracking_args(args)
 
 
 def _parse_box(text):
@@ -144,12 +155,29 @@ def load_networks(args, frames=None):
     A SavedModel keeps the choice made at export.
     """
     _import_tensorflow_quietly()
-    jit = frames is None or frames > JIT_MIN_FRAMES
+    jit = tracker_variant(frames)
     try:
         runtime = runtimes.load_runtime(**_source(args), threads=args.threads, jit_compile=jit)
     except runtimes.RuntimeLoadError as e:
         raise UsageError(str(e)) from None
     return runtime.steps, runtime.constants, runtime.label
+
+
+def tracker_variant(frames):
+    """Which networks `load_networks` loads for a run of `frames` frames: XLA-compiled or not.
+    A process tracking several videos (corpus tracking) keeps one tracker per variant, so that
+    each video gets exactly the networks the tracking command would use for it."""
+    return frames is None or frames > JIT_MIN_FRAMES
+
+
+def build_tracker(args, frames=None):
+    """(tracker, weights label) from the tracking flags: the networks and, unless --mode bt,
+    MTCNN. `frames` as for `load_networks`. Raises UsageError, ValueError."""
+    steps, constants, weights_label = load_networks(args, frames)
+    tracker = Tracker.from_constants(
+        steps, constants, detect=None if args.mode == "bt" else make_detector(),
+        init_box=args.init_box, mode=args.mode, redetect_on=args.redetect_on)
+    return tracker, weights_label
 
 
 def make_detector():
@@ -213,17 +241,14 @@ def _run_on(source, source_spec, output_dir, overwrite, args):
                                     overwrite=overwrite)
     try:
         outputs.check()
-        steps, constants, weights_label = load_networks(args, _expected_frames(source, args))
-        tracker = Tracker.from_constants(
-            steps, constants, detect=None if args.mode == "bt" else make_detector(),
-            init_box=args.init_box, mode=args.mode, redetect_on=args.redetect_on)
+        tracker, weights_label = build_tracker(args, _expected_frames(source, args))
         outputs.open(source.fps)
     except (video_io.OutputError, ValueError) as e:
         raise UsageError(str(e)) from None
     sys.stderr.write(f"{PROG}: {source.description} -> {os.path.join(output_dir, name)}.* "
                      f"(mode {args.mode}, weights {weights_label})\n")
     try:
-        summary = _track(tracker, source, outputs, args)
+        summary = track_into(tracker, source, source_spec, name, outputs, args, weights_label)
     except video_io.InputError as e:          # e.g. an unreadable image in the middle of a folder
         outputs.discard()
         raise UsageError(str(e)) from None
@@ -235,15 +260,6 @@ def _run_on(source, source_spec, output_dir, overwrite, args):
         if kept:
             sys.stderr.write(f"{PROG}: interrupted; rows so far in {kept[0]}\n")
         raise
-    announced = _expected_frames(source, args)
-    if announced is not None and summary["frames"] < announced:     # a truncated or damaged video
-        sys.stderr.write(f"{PROG}: warning: {source.description} ended after {summary['frames']} "
-                         f"of the {announced} frames its header announces\n")
-        summary["frames_announced"] = announced
-    summary.update(weights=weights_label, runtime=args.runtime, mode=args.mode,
-                   redetect_on=args.redetect_on,
-                   input=source_spec if video_io.is_webcam(source_spec)
-                   else os.path.abspath(source_spec), name=name)
     try:
         written = outputs.finish(summary)
     except OSError as e:
@@ -268,9 +284,25 @@ def _expected_frames(source, args):
     return video_run.expected_frames(source, args.max_frames)
 
 
-def _track(tracker, source, outputs, args):
+def track_into(tracker, source, source_spec, name, outputs, args, weights_label, progress=PROG):
+    """Tracks an opened source into opened outputs; returns the summary that S.json holds.
+    Shared with corpus tracking, so that both write the same files for the same video."""
+    summary = _track(tracker, source, outputs, args, progress)
+    announced = _expected_frames(source, args)
+    if announced is not None and summary["frames"] < announced:     # a truncated or damaged video
+        sys.stderr.write(f"{PROG}: warning: {source.description} ended after {summary['frames']} "
+                         f"of the {announced} frames its header announces\n")
+        summary["frames_announced"] = announced
+    summary.update(weights=weights_label, runtime=args.runtime, mode=args.mode,
+                   redetect_on=args.redetect_on,
+                   input=source_spec if video_io.is_webcam(source_spec)
+                   else os.path.abspath(source_spec), name=name)
+    return summary
+
+
+def _track(tracker, source, outputs, args, progress=PROG):
     return video_run.track_source(tracker, source, outputs, args.max_frames, args.save_pts,
-                                  draw=not args.no_video, progress=PROG)
+                                  draw=not args.no_video, progress=progress)
 
 
 def _on_sigterm(signum, frame):
