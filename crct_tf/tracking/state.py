@@ -1,13 +1,16 @@
 """The tracker's per-face state: Algorithm 1's variables, with a leading face dimension F.
 
-Everything Algorithm 1 carries from one frame to the next, for F faces (F = 1 today):
+Everything Algorithm 1 carries from one frame to the next, for F face slots (F = the
+tracker's `max_faces`; a slot holds one track at a time):
 
     box        [F, 4]  b_{t-1}, the last accepted box (NaN: none yet)
     initial    [F, 4]  b_0, the box the track started from (NaN: not known yet)
     lstm       [F, ...] h, BT's recurrent state
     seq_t      [F]     SeqT, frames since the last state reset
     redetect   [F]     Algorithm 1's `redetect` flag
-    has_face   [F]     a face has been found (or given) at least once
+    has_face   [F]     the slot holds a track: a face has been found (or given)
+    face_id    [F]     the track's id (-1: none yet, or a free slot)
+    lost_run   [F]     consecutive frames the track has not been tracked (it ends after M)
 
 plus the box helpers the tracker's decisions need (is a box usable, centre distance of eq. 8).
 """
@@ -29,17 +32,29 @@ class FaceStates:
     seq_t: np.ndarray
     redetect: np.ndarray
     has_face: np.ndarray
+    face_id: np.ndarray = None
+    lost_run: np.ndarray = None
+
+    def __post_init__(self):
+        if self.face_id is None:
+            self.face_id = np.full([len(self.box)], -1, np.int64)
+        if self.lost_run is None:
+            self.lost_run = np.zeros([len(self.box)], np.int64)
 
     @classmethod
     def create(cls, faces, state_shape, initial_boxes=None):
         """Algorithm 1, line 1: redetect <- FALSE, SeqT <- 0, b_t <- b_0 (h <- h_0).
 
         Without an initial box the faces start unknown and flagged for detection, so the first
-        frames search with the detector.
+        frames search with the detector. `initial_boxes` may give fewer boxes than slots: the
+        first slots get them, the others start free.
         """
         box = np.full([faces, 4], np.nan, np.float32)
         if initial_boxes is not None:
-            box[:] = np.asarray(initial_boxes, np.float32).reshape(faces, 4)
+            given = np.asarray(initial_boxes, np.float32).reshape(-1, 4)
+            if len(given) > faces:
+                raise ValueError(f"{len(given)} initial boxes for {faces} face slots")
+            box[:len(given)] = given
         known = np.all(np.isfinite(box), axis=1)
         return cls(box=box, initial=box.copy(),
                    lstm=np.zeros([faces, *state_shape], np.float32),
@@ -50,6 +65,24 @@ class FaceStates:
     @property
     def faces(self):
         return len(self.box)
+
+    def live(self):
+        """Indices of the slots that hold a track, in slot order."""
+        return np.flatnonzero(self.has_face)
+
+    def free_slots(self):
+        """Indices of the slots that hold no track."""
+        return np.flatnonzero(~self.has_face)
+
+    def release(self, i):
+        """Ends the track in slot i: the slot is free again (as at line 1, with no b_0)."""
+        self.box[i] = np.nan
+        self.initial[i] = np.nan
+        self.reset_lstm(i)
+        self.redetect[i] = True
+        self.has_face[i] = False
+        self.face_id[i] = -1
+        self.lost_run[i] = 0
 
     def reset_lstm(self, i):
         """Algorithm 1, line 12: h_t <- h_0 and SeqT <- 0."""
@@ -65,6 +98,7 @@ class FaceStates:
         if not self.has_face[i]:
             self.initial[i] = box
             self.has_face[i] = True
+            self.lost_run[i] = 0
         self.reset_lstm(i)
 
     def accept(self, i, box, lstm):
@@ -73,6 +107,7 @@ class FaceStates:
         self.lstm[i] = lstm
         self.seq_t[i] += 1
         self.redetect[i] = False
+        self.lost_run[i] = 0
 
 
 def is_usable_box(box, image_shape):
