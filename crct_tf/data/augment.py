@@ -288,3 +288,111 @@ def augment_still(example, seed, flip_probability=0.5, rotate_probability=0.5,
     example = maybe(rotate_probability, 1, random_rotate, example)
     example = maybe(occlude_probability, 2, strip_occlusion, example)
     return maybe(photometric_probability, 3, photometric, example)
+
+
+# --- Hard positives for the validator (occluders, motion blur, low light) -----------------------
+
+# Occluders that move with the face, each hiding at most about 30 % of it (the face hull covers
+# about 3/4 of the landmark box): a bar over the eyes, a strip across the upper lip, a blob (a
+# hand, a cup, a microphone) on the lower face, or one strip anywhere (`strip_occlusion`).
+OCCLUDER_KINDS = ("eye_bar", "lip_strip", "blob", "strip")
+LIGHT_GAIN = (0.4, 1.4)
+MAX_MOTION_BLUR = 9            # pixels, the longest motion-blur kernel
+MOTION_BLUR_TAPS = 9
+
+
+def _bar_mask(xs, ys, centre, direction, length, thickness):
+    dx, dy = xs - centre[0], ys - centre[1]
+    along = dx * direction[0] + dy * direction[1]
+    across = -dx * direction[1] + dy * direction[0]
+    return (tf.abs(along) <= length / 2) & (tf.abs(across) <= thickness / 2)
+
+
+def face_occluder(example, seed):
+    """Paints one occluder of `OCCLUDER_KINDS` on the face; landmarks unchanged.
+
+    The bar and the strip follow the face's own eye and mouth lines (they turn with the head);
+    the colour is random, or the face's own mean colour (a hand) half of the time.
+    """
+    image, points = example["image"], tf.cast(example["landmarks"], tf.float32)
+    seeds = split_seed(seed, 8)
+    kind = tf.random.stateless_uniform([], seeds[0], 0, len(OCCLUDER_KINDS), dtype=tf.int32)
+    box = landmark_box(points)
+    width, height = box[2] - box[0], box[3] - box[1]
+    shape = tf.shape(image)
+    ys, xs = tf.meshgrid(tf.range(shape[0], dtype=tf.float32),
+                         tf.range(shape[1], dtype=tf.float32), indexing="ij")
+    eye_line = points[45] - points[36]
+    eye_line = eye_line / tf.maximum(tf.norm(eye_line), 1e-3)
+    mouth_line = points[54] - points[48]
+    mouth_line = mouth_line / tf.maximum(tf.norm(mouth_line), 1e-3)
+    u = tf.random.stateless_uniform([4], seeds[1])
+    eye_bar = _bar_mask(xs, ys, tf.reduce_mean(points[36:48], 0), eye_line,
+                        width * (0.9 + 0.2 * u[0]), height * (0.10 + 0.07 * u[1]))
+    lip_strip = _bar_mask(xs, ys, (points[33] + points[51]) / 2.0, mouth_line,
+                          width * (0.8 + 0.3 * u[0]), height * (0.08 + 0.08 * u[1]))
+    # A blob centred between the mouth and a random jaw point, turned at random.
+    jaw = tf.gather(points, tf.random.stateless_uniform([], seeds[2], 3, 14, dtype=tf.int32))
+    centre = 0.5 * points[57] + 0.5 * jaw
+    angle = tf.random.stateless_uniform([], seeds[3], 0.0, math.pi)
+    axes = tf.stack([width * (0.15 + 0.12 * u[2]), height * (0.10 + 0.08 * u[3])])
+    dx, dy = xs - centre[0], ys - centre[1]
+    along = (dx * tf.cos(angle) + dy * tf.sin(angle)) / axes[0]
+    across = (-dx * tf.sin(angle) + dy * tf.cos(angle)) / axes[1]
+    blob = tf.square(along) + tf.square(across) <= 1.0
+    mask = tf.switch_case(kind, [lambda: eye_bar, lambda: lip_strip, lambda: blob,
+                                 lambda: tf.zeros_like(blob)])
+    out = tf.cast(image, tf.float32)
+    inside_face = _bar_mask(xs, ys, (box[:2] + box[2:]) / 2.0, tf.constant([1.0, 0.0]),
+                            width, height)
+    face_colour = tf.reduce_sum(tf.where(inside_face[..., None], out, 0.0), axis=[0, 1]) / \
+        tf.maximum(tf.reduce_sum(tf.cast(inside_face, tf.float32)), 1.0)
+    skin = face_colour * tf.random.stateless_uniform([], seeds[4], 0.7, 1.1)
+    random_colour = tf.random.stateless_uniform([3], seeds[5], 0.0, 255.0)
+    colour = tf.where(tf.random.stateless_uniform([], seeds[6]) < 0.5, skin, random_colour)
+    out = tf.where(mask[..., None], colour, out)
+    painted = dict(example, image=_restore_dtype(out, image.dtype))
+    return tf.cond(tf.equal(kind, 3),
+                   lambda: strip_occlusion(dict(example, box=box), seeds[7], max_strips=1),
+                   lambda: painted)
+
+
+def light_gain(example, seed, gain=LIGHT_GAIN):
+    """Multiplies the image by a gain in `gain` (0.4: dim, 1.4: bright), clipped to 0-255."""
+    image = example["image"]
+    factor = tf.random.stateless_uniform([], seed, *gain)
+    out = tf.clip_by_value(tf.cast(image, tf.float32) * factor, 0.0, 255.0)
+    return dict(example, image=_restore_dtype(out, image.dtype))
+
+
+def motion_blur(example, seed, max_length=MAX_MOTION_BLUR, taps=MOTION_BLUR_TAPS):
+    """Blurs the image along a random direction over 2..max_length pixels (a moving head)."""
+    image = example["image"]
+    seeds = split_seed(seed, 2)
+    length = tf.random.stateless_uniform([], seeds[0], 2.0, float(max_length))
+    angle = tf.random.stateless_uniform([], seeds[1], 0.0, math.pi)
+    offsets = tf.range(taps, dtype=tf.float32) - (taps - 1) / 2.0
+    ky, kx = tf.meshgrid(offsets, offsets, indexing="ij")
+    along = kx * tf.cos(angle) + ky * tf.sin(angle)
+    across = -kx * tf.sin(angle) + ky * tf.cos(angle)
+    kernel = tf.nn.relu(1.0 - tf.abs(across)) * tf.cast(tf.abs(along) <= length / 2, tf.float32)
+    kernel = kernel / tf.reduce_sum(kernel)
+    channels = tf.shape(image)[-1]
+    kernel = tf.tile(kernel[:, :, None, None], [1, 1, channels, 1])
+    out = tf.nn.depthwise_conv2d(tf.cast(image, tf.float32)[None], kernel, [1, 1, 1, 1],
+                                 "SAME")[0]
+    return dict(example, image=_restore_dtype(out, image.dtype))
+
+
+def hard_conditions(example, seed, occlude_probability=0.5, dark_probability=0.4,
+                    blur_probability=0.3):
+    """What a tracked face goes through: an occluder, low or high light, motion blur."""
+    seeds = split_seed(seed, 6)
+
+    def maybe(probability, which, fn, ex):
+        apply = tf.random.stateless_uniform([], seeds[which]) < probability
+        return tf.cond(apply, lambda: fn(ex, seeds[which + 3]), lambda: dict(ex))
+
+    example = maybe(occlude_probability, 0, face_occluder, example)
+    example = maybe(dark_probability, 1, light_gain, example)
+    return maybe(blur_probability, 2, motion_blur, example)

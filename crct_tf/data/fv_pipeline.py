@@ -1,9 +1,25 @@
 """The FV input pipeline: 68 patches around a landmark set, labelled face (1) or not (0) (eq. 6).
 
-From the authors' code: positives are the true landmarks and small shifts of them
-(2.5-5 % of the face box), negatives are larger shifts (7.5-20 %), the shape moved to a random
-place in the image, and flat patches. Patches are cut by `tf_cropping.tf_landmark_patches` with the
-box of the landmarks shown, as the tracker cuts them around BT's landmarks.
+Two schemes of examples:
+
+`paper` (the authors' code; `fv_example`'s default): positives are the true landmarks and small
+shifts of them (2.5-5 % of the face box), negatives are larger shifts (7.5-20 %), the shape moved
+to a random place in the image, and flat patches.
+
+`robust` (what `make_fv_dataset` trains with by default, `TRAINING_SCHEME`): the validator must
+accept a face that is partly hidden, blurred, dim or turned, as BT's landmarks show it -- a few
+percent off -- and reject a shape that is not on the face. Positives: the true landmarks, or
+jittered (shift up to 10 % of the face box, scale 0.9-1.1x, turn up to 10 degrees), on images that
+got, besides the still augmentations, an occluder over up to ~30 % of the face (a bar over the
+eyes, a strip across the upper lip, a hand-like blob, a strip), a light gain of 0.4-1.4x and
+motion blur (`augment.hard_conditions`; negatives get the same, so these are no cue).
+Negatives: the shape shifted by 0.3-1 face width, scaled by 0.5x or 2x, turned by 60-180
+degrees, distorted point by point (20-40 %), moved to a random place (background, or another face
+in the photo), and flat patches. The band between (10-30 % shifts) is left out: those shapes
+are neither clearly on nor clearly off the face. The measured effect is in docs/robustness.md.
+
+Patches are cut by `tf_cropping.tf_landmark_patches` with the box of the landmarks shown, as the
+tracker cuts them around BT's landmarks.
 """
 
 import math
@@ -25,6 +41,20 @@ NEGATIVE_KINDS = ("shift", "random_position", "flat")
 NEGATIVE_WEIGHTS = (0.5, 0.25, 0.25)
 # Kind codes in `fv_example`'s output.
 KIND_TRUE, KIND_SMALL_SHIFT, KIND_SHIFT, KIND_RANDOM_POSITION, KIND_FLAT = range(5)
+# The robust scheme's own kinds.
+KIND_JITTER, KIND_FAR_SHIFT, KIND_SCALE, KIND_TURN, KIND_DISTORT = range(5, 10)
+
+SCHEMES = ("paper", "robust")
+TRAINING_SCHEME = "robust"
+ROBUST_TRUE_PROBABILITY = 0.3
+JITTER_SHIFT = (0.0, 0.10)
+JITTER_SCALE = (0.9, 1.1)
+JITTER_DEGREES = 10.0
+FAR_SHIFT = (0.3, 1.0)                  # fractions of the face box's larger side
+SMALL_SCALE, LARGE_SCALE = (0.45, 0.6), (1.8, 2.2)
+TURN_DEGREES = (60.0, 180.0)
+DISTORT_SHIFT = (0.2, 0.4)
+ROBUST_NEGATIVE_WEIGHTS = (0.25, 0.15, 0.15, 0.1, 0.25, 0.1)  # far, scale, turn, distort, place, flat
 
 
 def shift_landmarks(landmarks, seed, fraction_range, per_point=False):
@@ -104,7 +134,62 @@ def _shown_landmarks(example, seed, label):
     return tf.cond(label > 0, positive, negative)
 
 
-def fv_example(example, seed, label, settings, do_augment=True):
+def similarity_about_centre(landmarks, scale, angle, shift=(0.0, 0.0)):
+    """Landmarks scaled by `scale` and turned by `angle` radians about their box centre, then
+    moved by `shift` pixels."""
+    box = augment.landmark_box(landmarks)
+    centre = (box[:2] + box[2:]) / 2.0
+    matrix = augment.similarity_matrix(centre, angle, scale, shift)
+    return augment.transform_points(landmarks, matrix)
+
+
+def _robust_shown_landmarks(example, seed, label):
+    """(landmarks, kind) of the robust scheme (see the module docstring)."""
+    seeds = augment.split_seed(seed, 8)
+    points, shape = example["landmarks"], tf.shape(example["image"])
+    box = augment.landmark_box(points)
+    side = tf.reduce_max(box[2:] - box[:2])
+    u = tf.random.stateless_uniform([4], seeds[0])
+    direction = 2.0 * math.pi * u[0]
+    unit = tf.stack([tf.cos(direction), tf.sin(direction)])
+
+    def jitter():
+        shift = unit * side * (JITTER_SHIFT[0] + (JITTER_SHIFT[1] - JITTER_SHIFT[0]) * u[1])
+        scale = JITTER_SCALE[0] + (JITTER_SCALE[1] - JITTER_SCALE[0]) * u[2]
+        angle = math.radians(JITTER_DEGREES) * (2.0 * u[3] - 1.0)
+        return similarity_about_centre(points, scale, angle, shift)
+
+    def positive():
+        keep = tf.random.stateless_uniform([], seeds[1]) < ROBUST_TRUE_PROBABILITY
+        return tf.cond(keep, lambda: (points, KIND_TRUE), lambda: (jitter(), KIND_JITTER))
+
+    def scaled():
+        small = SMALL_SCALE[0] + (SMALL_SCALE[1] - SMALL_SCALE[0]) * u[1]
+        large = LARGE_SCALE[0] + (LARGE_SCALE[1] - LARGE_SCALE[0]) * u[1]
+        return similarity_about_centre(points, tf.where(u[2] < 0.5, small, large), 0.0)
+
+    def turned():
+        degrees = TURN_DEGREES[0] + (TURN_DEGREES[1] - TURN_DEGREES[0]) * u[1]
+        sign = tf.where(u[2] < 0.5, -1.0, 1.0)
+        return similarity_about_centre(points, 1.0, sign * math.radians(1.0) * degrees)
+
+    def negative():
+        logits = tf.math.log(tf.constant([ROBUST_NEGATIVE_WEIGHTS], tf.float32))
+        kind = tf.random.stateless_categorical(logits, 1, seeds[2])[0, 0]
+        return tf.switch_case(tf.cast(kind, tf.int32), [
+            lambda: (shift_landmarks(points, seeds[3], FAR_SHIFT), KIND_FAR_SHIFT),
+            lambda: (scaled(), KIND_SCALE),
+            lambda: (turned(), KIND_TURN),
+            lambda: (shift_landmarks(points, seeds[4], DISTORT_SHIFT, True), KIND_DISTORT),
+            lambda: (random_position(points, shape, seeds[5], FAR_SHIFT[0]),
+                     KIND_RANDOM_POSITION),
+            lambda: (points, KIND_FLAT),
+        ])
+
+    return tf.cond(label > 0, positive, negative)
+
+
+def fv_example(example, seed, label, settings, do_augment=True, scheme="paper"):
     """One validator example.
 
     Args:
@@ -112,16 +197,25 @@ def fv_example(example, seed, label, settings, do_augment=True):
       seed: int tensor [2].
       label: int32 scalar, 1 (face) or 0 (not a face).
       settings: `CropSettings` (fv_face_context, fv_face_size, fv_patch_size).
-      do_augment: apply the still augmentations first.
+      do_augment: apply the still augmentations first (and, in the robust scheme, an occluder,
+        a light gain and motion blur: `augment.hard_conditions`).
+      scheme: `paper` or `robust` (see the module docstring).
 
     Returns:
       {"patches": float32 [68, P, P, 3] 0-255, "label": float32 scalar,
        "landmarks": [68, 2] the points the patches are centred on, "kind": int32 KIND_*,
        "image", "true_landmarks": the (augmented) image and its true points, for display}.
     """
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown FV scheme {scheme!r}; expected one of {SCHEMES}")
     seeds = augment.split_seed(seed, 3)
     example = common.still_with_box(example, seeds[0], do_augment)
-    shown, kind = _shown_landmarks(example, seeds[1], label)
+    if scheme == "robust":
+        if do_augment:
+            example = augment.hard_conditions(example, seeds[2])
+        shown, kind = _robust_shown_landmarks(example, seeds[1], label)
+    else:
+        shown, kind = _shown_landmarks(example, seeds[1], label)
     patches = tf_cropping.tf_landmark_patches(
         example["image"][None], shown[None], augment.landmark_box(shown)[None],
         patch_size=settings.fv_patch_size, face_context=settings.fv_face_context,
@@ -137,8 +231,10 @@ def fv_example(example, seed, label, settings, do_augment=True):
 
 def make_fv_dataset(source, settings, batch_size, seed=0, augment=True, repeat=True,
                     shuffle_buffer=common.DEFAULT_SHUFFLE_BUFFER,
-                    positive_fraction=POSITIVE_FRACTION):
+                    positive_fraction=POSITIVE_FRACTION, scheme=TRAINING_SCHEME):
     """Batches for FV training: (patches [B, 68, P, P, 3] float32 0-255, labels [B] float32).
+
+    `scheme`: `robust` (default) or `paper` (see the module docstring).
 
     Labels follow the example index so that exactly `positive_fraction` of any run of examples
     is positive (50/50 by default); the images behind them are shuffled. Other arguments as in
@@ -148,7 +244,7 @@ def make_fv_dataset(source, settings, batch_size, seed=0, augment=True, repeat=T
 
     def example_fn(index, example_seed, example):
         out = fv_example(example, example_seed, _label(index, positive_fraction), settings,
-                         augment)
+                         augment, scheme)
         return out["patches"], out["label"]
 
     size = settings.fv_patch_size
