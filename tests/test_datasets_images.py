@@ -3,7 +3,6 @@
 import logging
 import os
 
-import cv2
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -11,52 +10,9 @@ import tensorflow_datasets as tfds
 import crct_tf.datasets  # noqa: F401  (registers the builders)
 from crct_tf.datasets import build, image_files
 from crct_tf.datasets.manual_dir import DatasetError
-from crct_tf.geometry.landmarks import PtsError, write_pts
+from crct_tf.geometry.landmarks import PtsError
 
-H, W = 30, 40
-
-
-def landmarks_for(value):
-    k = np.arange(68, dtype=np.float32)
-    return np.stack([k * 0.5 + value, k * 0.25 + 2 * value], axis=-1)
-
-
-def write_face(folder, stem, value, kind="bgr", pts=True, num_points=68):
-    """Writes one image (`kind` selects its format) whose red level is `value`, and its .pts."""
-    os.makedirs(folder, exist_ok=True)
-    bgr = np.full((H, W, 3), (90, 60, value), np.uint8)
-    if kind == "bgr":
-        name, image = stem + ".jpg", bgr
-    elif kind == "png":
-        name, image = stem + ".png", bgr
-    elif kind == "gray":
-        name, image = stem + ".png", np.full((H, W), value, np.uint8)
-    elif kind == "rgba":
-        name, image = stem + ".png", np.dstack([bgr, np.full((H, W), 7, np.uint8)])
-    elif kind == "16bit":
-        name, image = stem + ".png", bgr.astype(np.uint16) * 257
-    assert cv2.imwrite(os.path.join(folder, name), image)
-    if pts:
-        write_pts(os.path.join(folder, stem + ".pts"),
-                  landmarks_for(value)[:num_points] if num_points <= 68
-                  else np.zeros((num_points, 2)))
-    return name
-
-
-def make_300w(root, official_test=False):
-    """A 300-W tree: 4 train faces (+1 without .pts), 2 common, 1 challenging."""
-    write_face(os.path.join(root, "afw"), "111_1", 10)
-    write_face(os.path.join(root, "afw"), "111_2", 20, kind="png")
-    write_face(os.path.join(root, "helen", "trainset"), "222_1", 30)
-    write_face(os.path.join(root, "helen", "trainset"), "no_pts", 35, pts=False)
-    write_face(os.path.join(root, "lfpw", "trainset"), "image_0001", 40, kind="16bit")
-    write_face(os.path.join(root, "helen", "testset"), "333_1", 50)
-    write_face(os.path.join(root, "lfpw", "testset"), "image_0001", 60, kind="gray")
-    write_face(os.path.join(root, "ibug"), "image_003_1", 70, kind="rgba")
-    if official_test:
-        write_face(os.path.join(root, "300W", "01_Indoor"), "indoor_001", 80, kind="png")
-        write_face(os.path.join(root, "300W", "02_Outdoor"), "outdoor_001", 90, kind="png")
-    return root
+from helpers import FACE_H as H, FACE_W as W, landmarks_for, make_300w, make_menpo, write_face
 
 
 def prepare(name, manual_dir, data_dir, decoders=None):
@@ -145,15 +101,6 @@ def test_list_image_pairs_and_read_image(tmp_path):
     (tmp_path / "broken.jpg").write_bytes(b"not an image")
     with pytest.raises(DatasetError, match="broken.jpg"):
         image_files.read_image_rgb(str(tmp_path / "broken.jpg"))
-
-
-def make_menpo(root, test=True):
-    write_face(os.path.join(root, "trainset"), "aflw__face_1", 10)
-    write_face(os.path.join(root, "trainset"), "aflw__face_2", 20, kind="gray")
-    write_face(os.path.join(root, "trainset"), "profile_1", 30, num_points=39)
-    if test:
-        write_face(os.path.join(root, "testset"), "test_1", 40)
-    return root
 
 
 def test_menpo2d_skips_profile_faces(tmp_path, caplog):

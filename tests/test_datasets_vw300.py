@@ -4,7 +4,6 @@ import logging
 import os
 import shutil
 
-import cv2
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -14,52 +13,8 @@ from crct_tf.datasets import vw300
 from crct_tf.datasets.manual_dir import DatasetError, ordered_key
 from crct_tf.geometry.landmarks import PtsError, write_pts
 
-NUM_FRAMES = 6
-WIDTH, HEIGHT = 32, 24
-# One video per split, plus a second training video without 3DA-2D annotations.
-VIDEOS = {"001": "train", "002": "train", "114": "test_cat1", "203": "test_cat2",
-          "410": "test_cat3"}
-NO_ANNOT2 = "002"
-MISSING_PTS = ("114", 2)  # video 114 has no annot/000003.pts (frame index 2)
-
-
-def frame_value(frame_index):
-    """Red level of a frame: tells frames apart after MJPG and JPEG compression."""
-    return 20 + 35 * frame_index
-
-
-def expected_landmarks(video_id, frame_index, annot2=False):
-    k = np.arange(68, dtype=np.float32)
-    points = np.stack([k * 0.5 + frame_index, 100.0 + k * 0.25 + int(video_id)], axis=-1)
-    return points + (1000.0 if annot2 else 0.0)
-
-
-def write_video(path, video_id):
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 25, (WIDTH, HEIGHT))
-    assert writer.isOpened()
-    for i in range(NUM_FRAMES):
-        bgr = (100, 40 + int(video_id) % 100, frame_value(i))
-        writer.write(np.full((HEIGHT, WIDTH, 3), bgr, np.uint8))
-    writer.release()
-
-
-def make_tree(root):
-    """Writes the 300-VW layout: NNN/vid.avi, NNN/annot/*.pts and (mostly) NNN/annot2/*.pts."""
-    for video_id in VIDEOS:
-        folder = os.path.join(root, video_id)
-        os.makedirs(os.path.join(folder, "annot"))
-        write_video(os.path.join(folder, "vid.avi"), video_id)
-        if video_id != NO_ANNOT2:
-            os.makedirs(os.path.join(folder, "annot2"))
-        for i in range(NUM_FRAMES):
-            if (video_id, i) != MISSING_PTS:
-                write_pts(os.path.join(folder, "annot", vw300.pts_name(i)),
-                          expected_landmarks(video_id, i))
-            if video_id != NO_ANNOT2:
-                write_pts(os.path.join(folder, "annot2", vw300.pts_name(i)),
-                          expected_landmarks(video_id, i, annot2=True))
-    return root
-
+from helpers import (HEIGHT, NO_ANNOT2, NUM_FRAMES, WIDTH, expected_landmarks, frame_value,
+                     make_vw300_tree)
 
 def load_split(manual_dir, data_dir, split, config="2d"):
     dataset = tfds.load(
@@ -82,7 +37,7 @@ def check_frames(examples, video_id, indices, annot2=False):
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
-    return make_tree(str(tmp_path_factory.mktemp("vw300")))
+    return make_vw300_tree(str(tmp_path_factory.mktemp("vw300")))
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +88,7 @@ def test_iter_video_skips_and_counts_frame_without_pts(tree, caplog):
 
 
 def test_iter_video_warns_about_pts_beyond_the_last_frame(tmp_path, caplog):
-    root = make_tree(str(tmp_path))
+    root = make_vw300_tree(str(tmp_path))
     write_pts(os.path.join(root, "203", "annot", vw300.pts_name(NUM_FRAMES)),
               expected_landmarks("203", NUM_FRAMES))
     with caplog.at_level(logging.WARNING):
@@ -160,12 +115,12 @@ def test_list_videos_skips_video_without_annot_dir(tree, caplog):
 
 
 def test_list_videos_accepts_parent_folder(tmp_path):
-    make_tree(str(tmp_path / "vw300"))
+    make_vw300_tree(str(tmp_path / "vw300"))
     assert [e.video_id for e in vw300.list_vw300_videos(tmp_path, "test_cat2")] == ["203"]
 
 
 def test_split_without_video_is_an_error(tmp_path):
-    root = make_tree(str(tmp_path / "data"))
+    root = make_vw300_tree(str(tmp_path / "data"))
     shutil.rmtree(os.path.join(root, "410"))
     with pytest.raises(DatasetError, match=r"test_cat3.*no video found in .*data"):
         vw300.list_vw300_videos(root, "test_cat3")
@@ -211,7 +166,7 @@ def _prepare_cat2(root, data_dir):
 
 
 def test_malformed_pts_is_an_error_naming_the_file(tmp_path):
-    root = make_tree(str(tmp_path / "data"))
+    root = make_vw300_tree(str(tmp_path / "data"))
     bad = os.path.join(root, "203", "annot", vw300.pts_name(3))
     with open(bad, "w") as f:
         f.write("version: 1\nn_points: 68\n{\n1.0 oops\n}\n")
@@ -220,7 +175,7 @@ def test_malformed_pts_is_an_error_naming_the_file(tmp_path):
 
 
 def test_unreadable_video_is_an_error_naming_the_file(tmp_path):
-    root = make_tree(str(tmp_path / "data"))
+    root = make_vw300_tree(str(tmp_path / "data"))
     with open(os.path.join(root, "203", "vid.avi"), "wb") as f:
         f.write(b"not a video" * 100)
     with pytest.raises(DatasetError, match=r"203.vid\.avi"):

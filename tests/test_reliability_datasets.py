@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from test_datasets_images import make_menpo, write_face
+from helpers import make_menpo, write_face
 
 from crct_tf.datasets import build
 

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from test_evaluate_cli import REPO, _one_error_line, _results, _run, _write_tree
+from helpers import REPO, one_error_line, read_results, run_evaluate, write_pts_tree
 
 
 def _pts_text(points, declared=None):
@@ -17,7 +17,7 @@ def _pts_text(points, declared=None):
 
 @pytest.fixture
 def trees(tmp_path):
-    return _write_tree(tmp_path / "gt", ["114"]), _write_tree(tmp_path / "CRCT_2", ["114"])
+    return write_pts_tree(tmp_path / "gt", ["114"]), write_pts_tree(tmp_path / "CRCT_2", ["114"])
 
 
 @pytest.mark.parametrize("case, message", [
@@ -38,18 +38,18 @@ def test_bad_pts_is_one_line_naming_the_file(tmp_path, trees, case, message):
     else:
         bad.write_bytes(b"\x00\xff\xfe" * 100)
     out = tmp_path / "out"
-    line = _one_error_line(_run("--pred_dir", pred, "--gt_dir", gt, "--output_dir", out))
+    line = one_error_line(run_evaluate("--pred_dir", pred, "--gt_dir", gt, "--output_dir", out))
     assert str(bad) in line and message in line
     assert not (out / "results.json").exists()
 
 
 def test_paths_with_spaces_and_non_ascii(tmp_path):
-    gt = _write_tree(tmp_path / "ground truth ü", ["114"])
-    pred = _write_tree(tmp_path / "préd 名前", ["114"])
+    gt = write_pts_tree(tmp_path / "ground truth ü", ["114"])
+    pred = write_pts_tree(tmp_path / "préd 名前", ["114"])
     out = tmp_path / "out put é"
-    proc = _run("--pred_dir", pred, "--gt_dir", gt, "--output_dir", out)
+    proc = run_evaluate("--pred_dir", pred, "--gt_dir", gt, "--output_dir", out)
     assert proc.returncode == 0, proc.stderr
-    assert _results(out)
+    assert read_results(out)
 
 
 _FULL_DISK = """
@@ -76,6 +76,6 @@ def test_full_disk_is_one_line_and_leaves_no_temp_files(tmp_path, trees, suffix)
                            str(pred), "--gt_dir", str(gt), "--output_dir", str(out)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    line = _one_error_line(proc)
+    line = one_error_line(proc)
     assert "No space left on device" in line and str(out) in line
     assert not [p for p in out.iterdir() if ".tmp" in p.name]
