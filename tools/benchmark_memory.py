@@ -12,7 +12,7 @@ T_C = 0 so FV accepts every frame), and the detector is a stand-in that returns 
 memory, not accuracy, is measured, and MTCNN on a synthetic oval would only slow it down.
 
 Each length runs in a fresh process; it reports the peak resident memory (ru_maxrss) and the
-resident memory at the 100th and the last frame. Figures are in the README's "Limits and errors" section.
+resident memory at the 100th and the last frame. Figures are in docs/errors.md ("Memory").
 """
 
 import argparse

@@ -12,7 +12,7 @@
 
 LS3D-W (Bulat & Tzimiropoulos, ICCV 2017), AFLW2000-3D and 300W-LP distribute their 68-point
 3D-aware 2D (3DA-2D) landmarks as one MATLAB file per image. LS3D-W's own files are Torch `.t7`;
-this tool reads `.mat` only: convert `.t7` files to `.mat` first (the README's "3DA-2D experiment" section).
+this tool reads `.mat` only: convert `.t7` files to `.mat` first (docs/datasets.md, "3DA-2D labels").
 
 What it assumes, exactly:
 - One array per file under the first of `--key` present (default: pt3d_68, pts_3d, pts_2d,
