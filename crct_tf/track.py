@@ -1,4 +1,4 @@
-r"""Tracks a face in a video with CRCT and writes its landmarks.
+r"""Tracks faces in a video with CRCT and writes their landmarks.
 
     python -m crct_tf.track                          # the demo clip -> outputs/demo/
     python -m crct_tf.track --input talk.mp4 --output_dir out --save_pts
@@ -7,11 +7,14 @@ r"""Tracks a face in a video with CRCT and writes its landmarks.
     python -m crct_tf.track --input 300VW/114/vid.avi --mode bt --init_box 120,80,260,240
     python -m crct_tf.track --saved_model exported/crct --input talk.mp4
     python -m crct_tf.track --runtime tflite --tflite_dir exported/tflite --threads 2
+    python -m crct_tf.track --input meeting.mp4 --max_faces 4 --smooth     # several faces
 
 Writes, for the name S (the input's stem; `NNN` for a 300-VW `NNN/vid.avi`; `--name`):
-S.csv (one row per frame: frame,time_s,status,face_score,x0,y0,x1,y1,lx0,ly0,...,lx67,ly67),
-S.json (counts, ms/frame, weights), S.mp4 (drawn frames, unless --no_video) and with
---save_pts S/annot/000001.pts ... for tracked frames. Outputs are written under `.partial`
+S.csv (one row per face per frame, one `searching` row for a frame with no face:
+frame,time_s,status,face_score,x0,y0,x1,y1,lx0,ly0,...,lx67,ly67,face_id,yaw,pitch,roll),
+S.json (counts, ms/frame, weights, one entry per face id), S.mp4 (drawn frames, unless
+--no_video) and with --save_pts S/annot/000001.pts ... for tracked frames (with --max_faces
+above 1: S/face_<id>/annot/...; docs/multi_face.md). Outputs are written under `.partial`
 names and renamed at the end; existing ones are replaced only with --overwrite (the default
 demo run replaces its own). Bad input: one line on stderr, exit code 2. Interrupted (Ctrl-C,
 SIGTERM): the rows so far stay in S.partial.csv, exit code 130 / 143.
@@ -72,12 +75,66 @@ def add_tracking_arguments(p):
     p.add_argument("--threads", type=int, help="TFLite interpreter threads (default: all cores)")
     p.add_argument("--max_frames", type=int, help="stop after this many frames")
     p.add_argument("--no_video", action="store_true", help="do not write S.mp4")
-    p.add_argument("--save_pts", action="store_true", help="write S/annot/NNNNNN.pts")
+    p.add_argument("--save_pts", action="store_true", help="write S/annot/NNNNNN.pts (several faces: S/face_<id>/annot/)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--init_box", help="first box x0,y0,x1,y1 (required by --mode bt)")
     p.add_argument("--redetect_on", default="next",
                    help="after FV rejects frame t, run MTCNN on t+1 (next, the paper) or on t "
                         "itself and run the step again (same, the authors' code)")
+    _add_multi_face_arguments(p)
+
+
+def _add_multi_face_arguments(p):
+    """Several faces, smoothing (docs/multi_face.md)."""
+    from crct_tf.tracking import smoothing, tracker
+    p.add_argument("--max_faces", type=int, default=1,
+                   help="follow up to N faces (default 1: the paper's tracker)")
+    p.add_argument("--detect_every", type=int, default=tracker.DEFAULT_DETECT_EVERY,
+                   help="k: run the detector every k frames while fewer than --max_faces faces "
+                        f"are tracked (default {tracker.DEFAULT_DETECT_EVERY})")
+    p.add_argument("--max_lost", type=int,
+                   help=f"M: a face ends after M frames without landmarks (default "
+                        f"{tracker.DEFAULT_MAX_LOST} with --max_faces above 1, never with 1)")
+    p.add_argument("--iou_threshold", type=float, default=tracker.DEFAULT_IOU_THRESHOLD,
+                   help="a detection overlapping a followed face's box by this IoU starts no "
+                        f"new face (default {tracker.DEFAULT_IOU_THRESHOLD})")
+    p.add_argument("--smooth", action="store_true",
+                   help="One-Euro filter on each face's landmarks and box (default: raw)")
+    defaults = smoothing.OneEuroParams()
+    p.add_argument("--smooth_min_cutoff", type=float, default=defaults.min_cutoff,
+                   help=f"--smooth: cut-off (Hz) of a still face (default {defaults.min_cutoff})")
+    p.add_argument("--smooth_beta", type=float, default=defaults.beta,
+                   help=f"--smooth: speed coefficient (default {defaults.beta})")
+    p.add_argument("--smooth_d_cutoff", type=float, default=defaults.d_cutoff,
+                   help=f"--smooth: cut-off (Hz) of the speed (default {defaults.d_cutoff})")
+
+
+def _check_multi_face_args(args):
+    from crct_tf.tracking import smoothing
+    if args.max_faces < 1:
+        raise UsageError(f"--max_faces must be at least 1, got {args.max_faces}")
+    if args.detect_every < 1:
+        raise UsageError(f"--detect_every must be at least 1, got {args.detect_every}")
+    if args.max_lost is not None and args.max_lost < 1:
+        raise UsageError(f"--max_lost must be at least 1, got {args.max_lost}")
+    if not 0 < args.iou_threshold <= 1:
+        raise UsageError(f"--iou_threshold must be in (0, 1], got {args.iou_threshold}")
+    if args.mode == "bt" and args.max_faces > 1:
+        raise UsageError("--mode bt follows the one face of --init_box: use --max_faces 1")
+    args.smoothing = None
+    if args.smooth:
+        try:
+            args.smoothing = smoothing.OneEuroParams(
+                args.smooth_min_cutoff, args.smooth_beta, args.smooth_d_cutoff)
+        except ValueError as e:
+            raise UsageError(f"--smooth: {e}") from None
+
+
+def tracker_options(args):
+    """The TrackerConfig options of the multi-face and smoothing flags."""
+    return {"max_faces": args.max_faces, "detect_every": args.detect_every,
+            "max_lost": args.max_lost, "iou_threshold": args.iou_threshold,
+            "smoothing": getattr(args, "smoothing", None)}
 
 
 def check_tracking_args(args):
@@ -101,6 +158,7 @@ def check_tracking_args(args):
     args.init_box = _parse_box(args.init_box)
     if args.mode == "bt" and args.init_box is None:
         raise UsageError("--mode bt tracks from a given first box: pass --init_box x0,y0,x1,y1")
+    _check_multi_face_args(args)
     return args
 
 
@@ -176,7 +234,8 @@ def build_tracker(args, frames=None):
     steps, constants, weights_label = load_networks(args, frames)
     tracker = Tracker.from_constants(
         steps, constants, detect=None if args.mode == "bt" else make_detector(),
-        init_box=args.init_box, mode=args.mode, redetect_on=args.redetect_on)
+        init_box=args.init_box, mode=args.mode, redetect_on=args.redetect_on,
+        **tracker_options(args))
     return tracker, weights_label
 
 

@@ -24,19 +24,25 @@ def test_outputs_of_a_run(stand_ins, clip_dir, tmp_path):
     out = tmp_path / "out"
     assert _main("--input", clip_dir, "--output_dir", out, "--save_pts") == 0
     rows = _rows(out / "clip.csv")
-    assert rows[0] == video_io.CSV_COLUMNS and len(rows[0]) == 8 + 136
-    assert [int(r[0]) for r in rows[1:]] == list(range(len(CLIP)))
+    # The one-face columns in their places, then face_id and the head pose.
+    assert rows[0] == video_io.CSV_COLUMNS and len(rows[0]) == 8 + 136 + 4
+    assert rows[0][-4:] == ["face_id", "yaw", "pitch", "roll"]
+    assert [int(r[0]) for r in rows[1:]] == list(range(len(CLIP)))      # one row per frame
     assert [r[2] for r in rows[1:]] == ["tracked", "tracked", "lost"] + ["tracked"] * 3
+    assert [r[144] for r in rows[1:]] == ["0"] * len(CLIP)
     lost = rows[3]
     assert float(lost[3]) == pytest.approx(DARK / 255, abs=1e-3)
-    assert all(cell == "" for cell in lost[4:])                # no box, no landmarks
+    assert all(cell == "" for cell in lost[4:144] + lost[145:])   # no box, landmarks, pose
     assert all(cell != "" for row in rows[1:] if row[2] == "tracked" for cell in row)
     np.testing.assert_allclose([float(v) for v in rows[1][4:8]], BOX, atol=1e-3)
     summary = json.loads((out / "clip.json").read_text())
     assert {"frames", "tracked", "lost", "searching", "redetections", "ms_per_frame",
-            "weights"} <= set(summary)
+            "weights", "max_faces", "faces", "smooth"} <= set(summary)
     assert (summary["frames"], summary["tracked"], summary["lost"], summary["searching"],
             summary["redetections"]) == (6, 5, 1, 0, 1)
+    assert summary["faces"] == [{"face_id": 0, "first_frame": 0, "last_frame": 5,
+                                 "frames_tracked": 5, "frames_lost": 1}]
+    assert summary["max_faces"] == 1 and summary["smooth"] is None
     pts = sorted(p.name for p in (out / "clip" / "annot").iterdir())
     assert pts == ["000001.pts", "000002.pts", "000004.pts", "000005.pts", "000006.pts"]
     video = cv2.VideoCapture(str(out / "clip.mp4"))

@@ -5,10 +5,11 @@ images (sorted by name, numbers in names compared as numbers), or a webcam (`0`,
 Every frame comes out as RGB uint8 [H, W, 3] whatever it was stored as (grayscale, RGBA,
 16-bit): `as_rgb_uint8`. Problems with the input raise `InputError` with one line naming it.
 
-Outputs, for the name S: `S.csv` rows written (and flushed) as they come, `S.json`, `S.mp4`,
-and `S/annot/000001.pts ...`; each is written under a `.partial` name (`S.partial.csv`,
-`S.partial.mp4`, `S.partial/`) and renamed when the run completes. An interrupted run keeps the
-`.partial` files (rows so far); a failed one removes them.
+Outputs, for the name S: `S.csv` rows written (and flushed) as they come (one per face per
+frame, `CSV_COLUMNS`), `S.json`, `S.mp4`, and `S/annot/000001.pts ...` (one face) or
+`S/face_<id>/annot/000001.pts ...` (several faces: `pts_folder`); each is written under a
+`.partial` name (`S.partial.csv`, `S.partial.mp4`, `S.partial/`) and renamed when the run
+completes. An interrupted run keeps the `.partial` files (rows so far); a failed one removes them.
 """
 
 import csv
@@ -26,8 +27,11 @@ from crct_tf.geometry.landmarks import NUM_LANDMARKS, write_pts
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 FOLDER_FPS = 30.0       # time_s of image folders (300-VW frames are ~30 frames/s)
 FALLBACK_FPS = 25.0     # when a video does not say
+# The first 8 + 136 columns are those of the one-face tracker (same places); face_id and the head
+# pose follow the landmarks.
 CSV_COLUMNS = (["frame", "time_s", "status", "face_score", "x0", "y0", "x1", "y1"]
-               + [f"l{axis}{i}" for i in range(NUM_LANDMARKS) for axis in "xy"])
+               + [f"l{axis}{i}" for i in range(NUM_LANDMARKS) for axis in "xy"]
+               + ["face_id", "yaw", "pitch", "roll"])
 
 
 class InputError(ValueError):
@@ -180,6 +184,11 @@ def _cell(value, digits):
     return "" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
+def pts_folder(face_id=None):
+    """The .pts folder of a face under S/: `annot` (one face), `face_<id>/annot` (several)."""
+    return "annot" if face_id is None else os.path.join(f"face_{int(face_id)}", "annot")
+
+
 def write_json_atomic(path, data):
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
@@ -207,6 +216,7 @@ class TrackOutputs:
             self.final["pts"], self.partial["pts"] = base, base + ".partial"
         self._csv_file = self._csv = self._video = None
         self._video_size = None
+        self.per_face_pts = False     # set by the frame loop when it tracks several faces
 
     def check(self):
         """Raises OutputError when an output exists and overwrite is off."""
@@ -229,13 +239,18 @@ class TrackOutputs:
         self._csv.writerow(CSV_COLUMNS)
         self._fps = fps
 
-    def write_row(self, frame, time_s, status, face_score=None, box=None, landmarks=None):
-        """One CSV row; empty cells for a missing score, box or landmarks. Flushed at once."""
+    def write_row(self, frame, time_s, status, face_score=None, box=None, landmarks=None,
+                  face_id=None, pose=None):
+        """One CSV row; empty cells for a missing score, box, landmarks, id or pose (yaw, pitch,
+        roll in degrees). Flushed at once."""
         box = [None] * 4 if box is None else [float(v) for v in box]
         points = ([None] * (2 * NUM_LANDMARKS) if landmarks is None
                   else [float(v) for v in np.asarray(landmarks).reshape(-1)])
+        angles = [None] * 3 if pose is None else [float(v) for v in pose]
         self._csv.writerow([frame, f"{time_s:.3f}", status, _cell(face_score, 4)]
-                           + [_cell(v, 3) for v in box + points])
+                           + [_cell(v, 3) for v in box + points]
+                           + ["" if face_id is None else str(int(face_id))]
+                           + [_cell(v, 2) for v in angles])
         self._csv_file.flush()
 
     def write_video_frame(self, bgr):
@@ -251,10 +266,14 @@ class TrackOutputs:
             bgr = cv2.resize(bgr, self._video_size, interpolation=cv2.INTER_AREA)
         self._video.write(bgr)
 
-    def write_pts(self, frame, landmarks):
-        """`S/annot/NNNNNN.pts` (1-based: frame + 1), in the 300-VW layout."""
+    def write_pts(self, frame, landmarks, face_id=None):
+        """`S/annot/NNNNNN.pts` (1-based: frame + 1), in the 300-VW layout; with a `face_id`,
+        `S/face_<id>/annot/NNNNNN.pts` (one 300-VW-like video folder per face)."""
         if "pts" in self.partial:
-            write_pts(os.path.join(self.partial["pts"], "annot", f"{frame + 1:06d}.pts"), landmarks)
+            folder = os.path.join(self.partial["pts"], pts_folder(face_id))
+            if face_id is not None:
+                os.makedirs(folder, exist_ok=True)
+            write_pts(os.path.join(folder, f"{frame + 1:06d}.pts"), landmarks)
 
     def _close(self):
         if self._csv_file is not None:
@@ -269,6 +288,11 @@ class TrackOutputs:
         self._close()
         if "mp4" in self.partial and not os.path.exists(self.partial["mp4"]):
             self.partial.pop("mp4")          # no frame was ever written
+        if "pts" in self.partial:
+            annot = os.path.join(self.partial["pts"], "annot")
+            per_face = [n for n in os.listdir(self.partial["pts"]) if n.startswith("face_")]
+            if (per_face or self.per_face_pts) and os.path.isdir(annot) and not os.listdir(annot):
+                os.rmdir(annot)              # several faces: S/face_<id>/annot/ only
         for key, partial in self.partial.items():
             final = self.final[key]
             if os.path.isdir(final) and key == "pts":
