@@ -214,3 +214,79 @@ def test_one_face_with_max_lost_ends_and_restarts_with_a_new_id(steps):
     assert [(r.status, ids(r)) for r in results] == [
         (TRACKED, [0]), (LOST, [0]), (LOST, [0]), (SEARCHING, []), (TRACKED, [1]),
         (TRACKED, [1])]
+
+
+# -- the Python API and the command ---------------------------------------------------------------
+
+def test_python_api_with_two_faces(steps, monkeypatch):
+    import crct_tf
+    from helpers import STAND_IN_CONSTANTS
+    from crct_tf.tracking import runtime
+    monkeypatch.setattr(runtime, "load_runtime", lambda **kwargs: runtime.Runtime(
+        steps, STAND_IN_CONSTANTS, "stand-ins", "tf"))
+    detector = ScriptedDetector({2: BOTH})
+    tracker = crct_tf.load_tracker(max_faces=2, smooth=True, detect=detector)
+    assert tracker.tracker.config.smoothing is not None
+    frames = [frame(BRIGHT)] * 4 + [frame(BRIGHT, DARK)]
+    faces = []
+    for t, image in enumerate(frames):
+        detector.t = t
+        faces.append(tracker.track(image, t / 30.0))
+    assert faces[0] == [] and faces[1] == []                     # searching
+    assert [f.face_id for f in faces[2]] == [0, 1]
+    for face in faces[3]:
+        assert face.status == "tracked" and face.landmarks.shape == (68, 2)
+        assert len(face.pose) == 3 and all(isinstance(a, float) for a in face.pose)
+    assert [(f.face_id, f.status, f.pose) for f in faces[4]][1] == (1, "lost", None)
+    with pytest.raises(ValueError):
+        crct_tf.load_tracker(smooth="yes")
+
+
+def two_face_detector(on_call=None):
+    def detect(rgb):
+        return np.array([BOX, RIGHT]), np.array([0.95, 0.9], np.float32)
+    return detect
+
+
+def test_command_with_two_faces(stand_ins, tmp_path):
+    import csv
+    import json
+    import cv2
+    from crct_tf import track
+    stand_ins.setattr(track, "make_detector", two_face_detector)
+    folder = tmp_path / "two"
+    folder.mkdir()
+    values = [(BRIGHT, BRIGHT)] * 3 + [(BRIGHT, DARK)] + [(BRIGHT, BRIGHT)] * 2
+    for t, (left, right) in enumerate(values):
+        cv2.imwrite(str(folder / f"{t}.png"), frame(left, right)[:, :, ::-1])
+    out = tmp_path / "out"
+    assert track.main(["--input", str(folder), "--output_dir", str(out), "--max_faces", "3",
+                       "--save_pts", "--smooth"]) == 0
+    with open(out / "two.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    table = [(int(r["frame"]), r["face_id"], r["status"]) for r in rows]
+    assert table == [(t, i, "tracked") for t in range(3) for i in "01"] + [
+        (3, "0", "tracked"), (3, "1", "lost")] + [(t, i, "tracked") for t in (4, 5) for i in "01"]
+    assert all(r["yaw"] != "" for r in rows if r["status"] == "tracked")
+    summary = json.loads((out / "two.json").read_text())
+    assert summary["max_faces"] == 3 and summary["smooth"]["min_cutoff"] > 0
+    assert summary["faces"] == [
+        {"face_id": 0, "first_frame": 0, "last_frame": 5, "frames_tracked": 6, "frames_lost": 0},
+        {"face_id": 1, "first_frame": 0, "last_frame": 5, "frames_tracked": 5, "frames_lost": 1}]
+    assert sorted(p.name for p in (out / "two").iterdir()) == ["face_0", "face_1"]
+    assert len(list((out / "two" / "face_1" / "annot").iterdir())) == 5
+    video = cv2.VideoCapture(str(out / "two.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == len(values)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--max_faces", "0"], "--max_faces"), (["--detect_every", "0"], "--detect_every"),
+    (["--max_lost", "-1"], "--max_lost"), (["--iou_threshold", "1.5"], "--iou_threshold"),
+    (["--smooth", "--smooth_min_cutoff", "0"], "--smooth"),
+    (["--mode", "bt", "--init_box", "1,1,9,9", "--max_faces", "2"], "--max_faces 1")])
+def test_bad_multi_face_flags_exit_2_with_one_line(flags, message, stand_ins, tmp_path, capsys):
+    from crct_tf import track
+    assert track.main(["--input", str(tmp_path), "--output_dir", str(tmp_path / "o")]
+                      + flags) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("track: error: ") and message in err

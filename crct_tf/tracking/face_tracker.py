@@ -1,13 +1,17 @@
 """The Python API: a ready tracker that takes RGB frames and returns the faces in them.
 
     import crct_tf
-    tracker = crct_tf.load_tracker()                 # the bundled weights
+    tracker = crct_tf.load_tracker()                 # the bundled weights, one face
+    tracker = crct_tf.load_tracker(max_faces=4, smooth=True)
     for rgb in frames:                               # RGB uint8 [H, W, 3], e.g. from OpenCV + cvtColor
-        for face in tracker.track(rgb):
-            print(face.face_id, face.status, face.face_score, face.box, face.landmarks.shape)
+        for face in tracker.track(rgb):              # or tracker.track(rgb, time_s)
+            print(face.face_id, face.status, face.face_score, face.box, face.landmarks.shape,
+                  face.pose)                         # pose: (yaw, pitch, roll) in degrees
 
 A frame with no face gives an empty list (the tracker is searching). A face the validator has
-just rejected is reported with status `lost` and no box or landmarks; the tracker re-detects it.
+just rejected is reported with status `lost` and no box, landmarks or pose; the tracker
+re-detects it, and it keeps its id when it is found again near where it was. Ids are 0, 1, ...
+in the order faces are found, never reused. Options, axes and signs: docs/multi_face.md.
 """
 
 import dataclasses
@@ -28,12 +32,15 @@ class Face:
       face_score: the validator's p(face) (`crct`), MTCNN's confidence (`fll_mt`), None (`bt`).
       box: [4] float32 `[x0, y0, x1, y1]` in pixels when tracked, else None.
       landmarks: [68, 2] float32 (x, y) pixels, iBUG order, when tracked, else None.
+      pose: (yaw, pitch, roll) in degrees when tracked, else None: yaw > 0 turned toward the
+        image's right, pitch > 0 looking up, roll > 0 leaning clockwise in the picture.
     """
     face_id: int
     status: str
     face_score: float = None
     box: np.ndarray = None
     landmarks: np.ndarray = None
+    pose: tuple = None
 
 
 class FaceTracker:
@@ -43,15 +50,21 @@ class FaceTracker:
         self.tracker = tracker        # the Algorithm 1 loop (`crct_tf.tracking.Tracker`)
         self.weights = label          # where the networks came from
 
-    def track(self, rgb):
-        """Tracks one RGB frame (grayscale, RGBA and 16-bit are converted); a list of `Face`."""
-        result = self.tracker.track(rgb)
-        if result.status == SEARCHING:
-            return []
-        return [Face(0, result.status, result.face_score, result.box, result.landmarks)]
+    def track(self, rgb, time_s=None):
+        """Tracks one RGB frame (grayscale, RGBA and 16-bit are converted); a list of `Face`,
+        by id (empty while searching).
+
+        Args:
+          rgb: the frame.
+          time_s: its time in seconds, for smoothing (default: frame number / 30).
+        """
+        result = self.tracker.track(rgb, time_s)
+        return [Face(f.face_id, f.status, f.face_score, f.box, f.landmarks,
+                     None if f.pose is None else tuple(float(a) for a in f.pose.angles))
+                for f in result.faces if f.status != SEARCHING]
 
     def reset(self, init_box=None):
-        """Starts a new video (forgets the face), optionally from a known first box."""
+        """Starts a new video (forgets the faces), optionally from a known first box."""
         self.tracker.reset(init_box)
 
     @property
@@ -61,7 +74,9 @@ class FaceTracker:
 
 
 def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", init_box=None,
-                 saved_model=None, tflite_dir=None, threads=None, jit_compile=False):
+                 saved_model=None, tflite_dir=None, threads=None, jit_compile=False,
+                 max_faces=1, smooth=False, detect_every=None, max_lost=None,
+                 iou_threshold=None, detect=None):
     """A ready `FaceTracker`.
 
     Args:
@@ -75,6 +90,16 @@ def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", in
       tflite_dir: a TFLite export from `python -m crct_tf.export --format tflite`.
       threads: TFLite interpreter threads.
       jit_compile: run a bundle's networks under XLA (worth it for long videos).
+      max_faces: follow up to this many faces (1: the paper's tracker).
+      smooth: False (raw output), True (One-Euro filter with its default parameters) or a
+        `crct_tf.tracking.smoothing.OneEuroParams`.
+      detect_every: k, frames between detector calls while fewer than `max_faces` are tracked
+        (default 5).
+      max_lost: M, a face ends after M frames without landmarks (default 15 with max_faces > 1,
+        never with 1).
+      iou_threshold: a detection overlapping a followed face this much starts no new face
+        (default 0.3).
+      detect: a `detect(rgb) -> (boxes, scores)` face detector (default: MTCNN).
 
     Raises:
       RuntimeLoadError: weights or an export that cannot be used (one-line message).
@@ -89,6 +114,24 @@ def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", in
     loaded = runtimes.load_runtime(weights=weights, saved_model=saved_model,
                                    tflite_dir=tflite_dir if runtime == "tflite" else None,
                                    threads=threads, jit_compile=jit_compile)
-    tracker = Tracker.from_constants(loaded.steps, loaded.constants, init_box=init_box,
-                                     mode=mode, redetect_on=redetect_on)
+    tracker = Tracker.from_constants(loaded.steps, loaded.constants, detect=detect,
+                                     init_box=init_box, mode=mode, redetect_on=redetect_on,
+                                     **tracker_options(max_faces, smooth, detect_every, max_lost,
+                                                       iou_threshold))
     return FaceTracker(tracker, loaded.label)
+
+
+def tracker_options(max_faces=1, smooth=False, detect_every=None, max_lost=None,
+                    iou_threshold=None):
+    """`TrackerConfig` overrides from the API's arguments (None: the default)."""
+    from crct_tf.tracking.smoothing import OneEuroParams
+    if smooth is True:
+        smoothing = OneEuroParams()
+    elif smooth is False or smooth is None:
+        smoothing = None
+    elif isinstance(smooth, OneEuroParams):
+        smoothing = smooth
+    else:
+        raise ValueError(f"smooth must be True, False or OneEuroParams, got {smooth!r}")
+    return {"max_faces": max_faces, "smoothing": smoothing, "detect_every": detect_every,
+            "max_lost": max_lost, "iou_threshold": iou_threshold}
