@@ -1,4 +1,4 @@
-"""Algorithm 1's per-frame network work on TensorFlow Lite (XNNPACK), crops in numpy/OpenCV.
+"""Algorithm 1's per-frame network work on LiteRT (TensorFlow Lite, XNNPACK), crops in OpenCV.
 
     steps = load_tflite_steps("exported/tflite", num_threads=2)
     tracker = Tracker.from_constants(steps, steps.constants)
@@ -7,17 +7,18 @@
 `state_shape`, see `frame_step.FrameSteps`) and computes the same thing: the crops are cut by
 `cropping.crop_image` / `cropping.landmark_patch_boxes` (the numpy twins of the TF crops, which
 sample at the same positions) and the three networks run as the TFLite models written by
-`python -m crct_tf.export --format tflite`. `tf.lite.Interpreter` applies XNNPACK by default.
+`python -m crct_tf.export --format tflite` (or cached by `crct_tf.tracking.runtime` on the first
+run of a weights bundle). The interpreter is LiteRT's (`ai_edge_litert`, which replaces the
+deprecated `tf.lite.Interpreter`); it applies XNNPACK by default.
 
-Imports TensorFlow (for the interpreter), OpenCV and the shared geometry only: no model-building,
-training or bundle code. One face per call (F = 1, the tracker's case); a batch of F boxes is
-run face by face.
+Imports LiteRT, OpenCV and the shared geometry only: no TensorFlow, no model-building, training
+or bundle code. One face per call (F = 1, the tracker's case); a batch of F boxes is run face by
+face.
 """
 
 import json
 import os
 import time
-import warnings
 
 import numpy as np
 
@@ -64,17 +65,27 @@ def read_tflite_constants(tflite_dir):
     return constants
 
 
+def make_interpreter(path=None, num_threads=None, model_content=None):
+    """A LiteRT interpreter (XNNPACK on CPU) of a .tflite file or of flatbuffer bytes."""
+    from ai_edge_litert.interpreter import Interpreter
+    return Interpreter(model_path=path, model_content=model_content,
+                       num_threads=num_threads or os.cpu_count() or 1)
+
+
 class _Model:
-    """One TFLite model: inputs matched by name, outputs by role (shape)."""
+    """One TFLite model: inputs matched by name, outputs by role (shape).
+
+    Calls write the inputs straight into the interpreter's input buffers and return copies of
+    the outputs (LiteRT reuses its buffers on the next call).
+    """
 
     def __init__(self, path, input_names, num_threads):
-        import tensorflow as tf
-        with warnings.catch_warnings():
-            # TF 2.21 warns that tf.lite.Interpreter moves to ai_edge_litert; it still runs
-            # XNNPACK by default, and ai_edge_litert is not a dependency of this project.
-            warnings.simplefilter("ignore", UserWarning)
-            self.interpreter = tf.lite.Interpreter(model_path=path, num_threads=num_threads)
-        self.interpreter.allocate_tensors()
+        try:
+            self.interpreter = make_interpreter(path, num_threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise TfliteError(f"{path}: not a usable TFLite model "
+                              f"({' '.join(str(e).split())[:200]})") from None
         details = self.interpreter.get_input_details()
         self.inputs = []
         for name in input_names:
@@ -82,16 +93,19 @@ class _Model:
             if len(matches) != 1:
                 raise TfliteError(f"{path}: no unique input named {name}")
             self.inputs.append(matches[0])
-        self.outputs = self.interpreter.get_output_details()
+        self.outputs = [d["index"] for d in self.interpreter.get_output_details()]
         self.seconds = 0.0          # time spent in this model, summed over calls (benchmark)
+        self.calls = 0
 
     def __call__(self, *arrays):
         start = time.perf_counter()
+        interpreter = self.interpreter
         for index, array in zip(self.inputs, arrays):
-            self.interpreter.set_tensor(index, np.ascontiguousarray(array, np.float32))
-        self.interpreter.invoke()
-        outputs = [self.interpreter.get_tensor(d["index"]) for d in self.outputs]
+            interpreter.set_tensor(index, np.ascontiguousarray(array, np.float32))
+        interpreter.invoke()
+        outputs = [interpreter.get_tensor(i) for i in self.outputs]
         self.seconds += time.perf_counter() - start
+        self.calls += 1
         return outputs
 
 
