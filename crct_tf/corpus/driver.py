@@ -14,6 +14,7 @@ bar counts the records the workers leave, and writes OUT/corpus_summary.json:
 import dataclasses
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -86,29 +87,73 @@ def work_items(plan):
             for n, item in enumerate(items)]
 
 
-class _Progress(threading.Thread):
-    """Counts the records of this run every `every` seconds into a bar on stderr."""
+def _children(pid):
+    """The process ids of `pid`'s children and their descendants (Linux /proc; else [])."""
+    found, queue = [], [pid]
+    while queue:
+        parent = queue.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except OSError:
+                continue
+            found += kids
+            queue += kids
+    return found
 
-    def __init__(self, run_dir, total, label, every):
-        super().__init__(daemon=True)
-        self.run_dir, self.total, self.label, self.every = run_dir, total, label, every
-        self._stop_event = threading.Event()
 
-    def run(self):
-        from tqdm import tqdm
-        with tqdm(total=self.total, unit="video", file=sys.stderr, desc=self.label,
-                  dynamic_ncols=True, mininterval=0, smoothing=0) as bar:
-            while True:
-                stopping = self._stop_event.wait(self.every)
-                done = min(pipeline.count_records(self.run_dir), self.total)
+def _stop_workers(before):
+    """Terminates the processes this run started (the local runner's workers): the ones among
+    our descendants that were not there before the run."""
+    for pid in reversed([p for p in _children(os.getpid()) if p not in before]):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+
+
+def _run_with_progress(options, worklist, do_fn, run_dir, total, label, every):
+    """Runs the pipeline in a thread while this one counts records into a progress bar.
+
+    Returns the runner's exception or None. On KeyboardInterrupt (and the command's SIGTERM
+    exception) the local runner's worker processes are stopped and the exception is raised.
+    """
+    from tqdm import tqdm
+    outcome = {}
+
+    def target():
+        try:
+            pipeline.run(options, worklist, do_fn)
+        except BaseException as e:   # noqa: BLE001 -- handed to the caller
+            outcome["error"] = e
+
+    before = set(_children(os.getpid()))
+    runner = threading.Thread(target=target, name="beam-pipeline", daemon=True)
+    with tqdm(total=total, unit="video", file=sys.stderr, desc=label, dynamic_ncols=True,
+              mininterval=0, smoothing=0) as bar:
+        try:
+            runner.start()
+            while runner.is_alive():
+                runner.join(every)
+                done = min(pipeline.count_records(run_dir), total)
                 if done != bar.n:
                     bar.update(done - bar.n)
-                if stopping:
-                    return
-
-    def stop(self):
-        self._stop_event.set()
-        self.join(timeout=30)
+        except BaseException:
+            previous_hook = threading.excepthook
+            # The runner's threads report the stopped workers as errors: expected here.
+            threading.excepthook = lambda hook_args: None
+            try:
+                _stop_workers(before)
+                runner.join(10)
+            finally:
+                threading.excepthook = previous_hook
+            raise
+    return outcome.get("error")
 
 
 def run_plan(plan, do_fn_args, options, worker_threads=None, progress_label="track_corpus",
@@ -142,14 +187,11 @@ def run_plan(plan, do_fn_args, options, worker_threads=None, progress_label="tra
         do_fn = pipeline.TrackVideos(do_fn_args, plan.output_dir, run_dir, table=plan.table,
                                      worker_threads=worker_threads)
         every = progress_every or (15.0 if files.is_remote(plan.output_dir) else 1.0)
-        bar = _Progress(run_dir, len(items), progress_label, every)
-        bar.start()
         try:
-            pipeline.run(options, worklist, do_fn)
-        except BaseException as e:   # noqa: BLE001 -- the runner's failure or an interruption:
-            error = e                # summarized, then raised again
-        finally:
-            bar.stop()
+            error = _run_with_progress(options, worklist, do_fn, run_dir, len(items),
+                                       progress_label, every)
+        except BaseException as e:   # noqa: BLE001 -- an interruption: summarized, raised again
+            error = e
     records = pipeline.read_records(run_dir)
     summary = summarize(plan, records, time.monotonic() - started, error)
     files.write_bytes_atomic(files.join(plan.output_dir, files.SUMMARY),
