@@ -44,6 +44,10 @@ def define_flags():
     flags.DEFINE_multi_string("tflite_dir", [], "--runtime tflite: TFLite export folder(s) "
                               "(python -m crct_tf.export --format tflite).")
     flags.DEFINE_integer("threads", None, "--runtime tflite: interpreter threads (default: all).")
+    flags.DEFINE_bool("robustness", False, "Accuracy, not speed: the robustness benchmark "
+                      "(crct_tf.evaluation.robustness): crct, fll_mt, bt and dlib on generated "
+                      "sequences with motion, blur, light and occluders.")
+    flags.DEFINE_string("robustness_out", None, "--robustness: folder for robustness.json/.md.")
 
 LARGE_SIZE = (640, 480)
 
@@ -295,6 +299,11 @@ def run_tflite(bundle, tflite_dirs, frames=115, warmup=5, threads=None, jit_comp
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.robustness:
+        from crct_tf.evaluation import robustness
+        args = ["--weights", FLAGS.weights] if FLAGS.weights else []
+        args += ["--out", FLAGS.robustness_out] if FLAGS.robustness_out else []
+        raise SystemExit(robustness.main(args))
     if FLAGS.runtime == "tflite":
         # TF (the reference, without XLA) against each TFLite export.
         bundle, label = _load(FLAGS.weights)
