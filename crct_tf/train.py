@@ -111,9 +111,6 @@ def main(argv):
     model_dir = FLAGS.model_dir or os.path.join("runs", FLAGS.model)
     settings = CropSettings(input_size=FLAGS.input_size, bt_context=FLAGS.bt_context,
                             fll_context=FLAGS.fll_context)
-    steps = FLAGS.steps
-    if FLAGS.model == "bt" and FLAGS.steps_per_stage:
-        steps = FLAGS.steps_per_stage * len(tasks.curriculum(FLAGS.seq_len))
     try:
         sources = inputs.SourceSpec(FLAGS.dataset, FLAGS.manual_dir, FLAGS.data_dir, FLAGS.split,
                                     FLAGS.frame_step)
@@ -121,24 +118,22 @@ def main(argv):
             result = run_setup.evaluate_run(model_dir, sources, FLAGS.eval_examples)
             print(json.dumps(result, indent=2))
             return
+        task = tasks.get_task(
+            FLAGS.model, settings, lambda size: run_setup.backbone_for(FLAGS.backbone, size),
+            seq_bt=FLAGS.seq_len, freeze_backbone=FLAGS.freeze_backbone, sources=sources,
+            augment=FLAGS.augment)
+        steps = task.total_steps(FLAGS.steps, FLAGS.steps_per_stage)
         strategy = loop.make_strategy(FLAGS.strategy)
         config = loop.LoopConfig(
             model_dir=model_dir, steps=steps, batch_size=FLAGS.batch_size,
             learning_rate=FLAGS.learning_rate, lr_decay_steps=FLAGS.lr_decay_steps,
-            seq_bt=FLAGS.seq_len, log_every=FLAGS.log_every,
-            checkpoint_every=FLAGS.checkpoint_every, image_every=FLAGS.image_every,
-            seed=FLAGS.seed)
+            log_every=FLAGS.log_every, checkpoint_every=FLAGS.checkpoint_every,
+            image_every=FLAGS.image_every, seed=FLAGS.seed)
         _write_run_files(model_dir, settings, steps)
         result = loop.train(
-            task_fn=lambda: tasks.build_task(
-                FLAGS.model, settings,
-                lambda size: run_setup.backbone_for(FLAGS.backbone, size),
-                freeze_backbone=FLAGS.freeze_backbone),
-            dataset_fn=lambda seq_len, first: inputs.training_dataset(
-                FLAGS.model, sources, settings, FLAGS.batch_size, FLAGS.seed, seq_len, first,
-                augment=FLAGS.augment),
+            task, config, strategy,
             init_fn=lambda task: run_setup.initialise(task, FLAGS.backbone, FLAGS.init_from),
-            config=config, strategy=strategy, summary_images=run_setup.prediction_images)
+            summary_images=True)
     except loop.Interrupted as e:
         logging.warning("%s", e)
         sys.exit(128 + e.signum)
@@ -147,8 +142,12 @@ def main(argv):
         _fail(str(e).splitlines()[0] if str(e) else repr(e))
     except OSError as e:        # a full disk or an unwritable --model_dir: the file and the problem
         _fail(f"cannot write {e.filename or model_dir}: {e.strerror or e}")
-    logging.info("done: step %d, loss %.4f; checkpoints in %s", result["step"], result["loss"],
-                 model_dir)
+    if result["trained"] == 0:
+        logging.info("nothing left to train: %s is at step %d of %d (raise --steps to train on)",
+                     model_dir, result["step"], steps)
+    else:
+        logging.info("done: step %d, loss %.4f; checkpoints in %s", result["step"],
+                     result["loss"], model_dir)
 
 
 if __name__ == "__main__":

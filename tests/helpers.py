@@ -271,3 +271,41 @@ def one_error_line(proc):
     lines = [line for line in proc.stderr.splitlines() if "error:" in line]
     assert len(lines) == 1, proc.stderr
     return lines[0]
+
+
+# -- training with the tiny backbone on generated faces --------------------------------------------
+
+TRAIN_SETTINGS = CropSettings()
+TRAIN_BATCH = {"fll": 8, "fv": 8, "bt": 4}
+
+
+def tiny_task(name, **options):
+    """The `name` task (fll, fv, bt) on the tiny stand-in backbone."""
+    from crct_tf.models.tiny_backbone import build_tiny_backbone
+    from crct_tf.training import tasks
+    return tasks.get_task(name, TRAIN_SETTINGS, build_tiny_backbone, **options)
+
+
+def generated_batches(name):
+    """dataset_fn(seq_len, first_example) of a small generated set without augmentation."""
+    from crct_tf.data import bt_pipeline, fll_pipeline, fv_pipeline, synthetic
+    from crct_tf.training import inputs
+
+    def make(seq_len, first):
+        faces = synthetic.synthetic_faces(16, seed=0)
+        seed = inputs.run_seed(0, first)
+        if name == "fll":
+            return fll_pipeline.make_fll_dataset(faces, TRAIN_SETTINGS, TRAIN_BATCH[name], seed,
+                                                 False, shuffle_buffer=16)
+        if name == "fv":
+            return fv_pipeline.make_fv_dataset(faces, TRAIN_SETTINGS, TRAIN_BATCH[name], seed,
+                                               False, shuffle_buffer=16)
+        return bt_pipeline.make_bt_dataset(faces, TRAIN_SETTINGS, TRAIN_BATCH[name], seq_len + 1,
+                                           seed, False, shuffle_buffer=16, region_size=160)
+    return make
+
+
+def train_cli(*args, **kwargs):
+    """`python -m crct_tf.train ARGS` as a running subprocess (stdout and stderr piped)."""
+    return subprocess.Popen([sys.executable, "-m", "crct_tf.train", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)

@@ -18,7 +18,7 @@ import crct_tf.datasets  # noqa: F401  (registers the builders)
 from crct_tf.datasets import image_files, vw300
 from crct_tf.datasets.manual_dir import DatasetError
 from crct_tf.geometry.landmarks import read_pts, write_pts
-from crct_tf.training import inputs
+from crct_tf.training import inputs, tasks
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 3
@@ -96,9 +96,9 @@ def test_vw300_3da2d_split_left_empty_is_an_error(tmp_path):
 
 def test_dataset_flag_selects_the_config(vw300_root, monkeypatch):
     spec = inputs.SourceSpec(["vw300/3da2d"], [vw300_root], None, "train")
-    dirs, annot_dir = inputs._video_dirs(spec)
+    dirs, annot_dir = inputs.video_dirs(spec)
     assert annot_dir == "annot2" and dirs == [os.path.join(vw300_root, "001")]
-    dirs, annot_dir = inputs._video_dirs(inputs.SourceSpec(["vw300"], [vw300_root], None,
+    dirs, annot_dir = inputs.video_dirs(inputs.SourceSpec(["vw300"], [vw300_root], None,
                                                            "train"))
     assert annot_dir == "annot" and len(dirs) == 2
     # BT training reads the config's folder.
@@ -106,16 +106,17 @@ def test_dataset_flag_selects_the_config(vw300_root, monkeypatch):
     seen = {}
     monkeypatch.setattr(bt_pipeline, "make_bt_video_dataset",
                         lambda video_dirs, *a, **kw: seen.update(kw, dirs=video_dirs))
-    inputs.training_dataset("bt", spec, None, 2, seed=0, seq_len=2)
+    task = tasks.BTTask(None, sources=spec)
+    task.build_inputs(2, seed=0, seq_len=2)
     assert seen["annot_dir"] == "annot2" and seen["dirs"] == [os.path.join(vw300_root, "001")]
-    inputs.evaluation_batches("bt", spec, None)
+    task.evaluation_inputs(spec)
     assert seen["annot_dir"] == "annot2"
     with pytest.raises(inputs.InputError, match=r"unknown config '3d' of vw300.*2d, 3da2d"):
         inputs.SourceSpec(["vw300/3d"], [vw300_root], None, "train")
     with pytest.raises(inputs.InputError, match="take a config"):
         inputs.SourceSpec(["synthetic/3da2d"], [], None, "train")
     with pytest.raises(inputs.InputError, match="do not mix vw300 configs"):
-        inputs._video_dirs(inputs.SourceSpec(["vw300", "vw300/3da2d"], [vw300_root], None,
+        inputs.video_dirs(inputs.SourceSpec(["vw300", "vw300/3da2d"], [vw300_root], None,
                                              "train"))
 
 

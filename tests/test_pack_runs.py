@@ -37,9 +37,8 @@ def runs(tmp_path_factory):
         run_setup.write_run(model_dir, {"model": name, "backbone": "tiny", "seq_bt": 2,
                                         "crop_settings": SETTINGS.to_dict()})
         config = loop.LoopConfig(model_dir=model_dir, steps=3, batch_size=2, learning_rate=1e-2)
-        loop.train(lambda: tasks.build_task(name, SETTINGS, build_tiny_backbone),
-                   _fake_batches(name), lambda task: None, config,
-                   tf.distribute.OneDeviceStrategy("/cpu:0"))
+        loop.train(tasks.get_task(name, SETTINGS, build_tiny_backbone), config,
+                   tf.distribute.OneDeviceStrategy("/cpu:0"), dataset_fn=_fake_batches(name))
         dirs[name] = model_dir
     return dirs
 
@@ -64,8 +63,8 @@ def test_pack_then_load_gives_the_runs_outputs(runs, tmp_path):
             expected, got = expected["landmarks"], got["landmarks"]
         np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
     # The trained heads moved away from their initial mean face: the check compares something.
-    fresh = tasks.build_task("fll", SETTINGS, build_tiny_backbone)
-    assert not np.allclose(fresh.model(crops), loaded.fll(crops))
+    fresh = tasks.get_task("fll", SETTINGS, build_tiny_backbone).build_model()
+    assert not np.allclose(fresh(crops), loaded.fll(crops))
 
 
 def test_pack_refuses_missing_or_repeated_parts(runs, tmp_path):

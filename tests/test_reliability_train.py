@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from absl import flags
 
-from test_training import _dataset, _task, _train_cli
+from helpers import REPO, generated_batches, tiny_task, train_cli
 
 from crct_tf import train
 from crct_tf.training import loop
@@ -20,13 +20,13 @@ STRATEGY = tf.distribute.OneDeviceStrategy("/cpu:0")
 
 
 def _config(model_dir, steps, every=2):
-    return loop.LoopConfig(model_dir=str(model_dir), steps=steps, batch_size=8, seq_bt=2,
-                           log_every=1, checkpoint_every=every)
+    return loop.LoopConfig(model_dir=str(model_dir), steps=steps, batch_size=8, log_every=1,
+                           checkpoint_every=every)
 
 
 def _train(model_dir, steps, dataset=None, every=2):
-    return loop.train(_task("fll"), dataset or _dataset("fll"), lambda task: None,
-                      _config(model_dir, steps, every), STRATEGY)
+    return loop.train(tiny_task("fll"), _config(model_dir, steps, every), STRATEGY,
+                      dataset_fn=dataset or generated_batches("fll"))
 
 
 def _latest_step(model_dir):
@@ -35,7 +35,7 @@ def _latest_step(model_dir):
 
 
 def test_sigterm_saves_a_checkpoint_and_the_rerun_resumes_at_that_step(tmp_path):
-    make = _dataset("fll")
+    make = generated_batches("fll")
 
     def dataset(seq_len, first):        # SIGTERM arrives as the stage starts: the step ends first
         os.kill(os.getpid(), signal.SIGTERM)
@@ -128,10 +128,10 @@ def test_full_disk_writing_the_run_files(tmp_path, cli, capsys, monkeypatch):
 @pytest.mark.slow
 def test_cli_sigterm_exits_143_and_a_rerun_resumes(tmp_path):
     model_dir = str(tmp_path / "terminated")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = REPO
     args = ["--flagfile=configs/smoke.cfg", f"--model_dir={model_dir}", "--steps=100000",
             "--batch_size=2", "--log_every=1", "--checkpoint_every=100000", "--noaugment"]
-    proc = _train_cli(*args, cwd=root)
+    proc = train_cli(*args, cwd=root)
     deadline, seen = time.time() + 240, ""
     while time.time() < deadline:
         line = proc.stderr.readline()
@@ -143,6 +143,6 @@ def test_cli_sigterm_exits_143_and_a_rerun_resumes(tmp_path):
     assert proc.returncode == 143, (seen + err)[-2000:]
     saved_step = _latest_step(model_dir)
     assert saved_step >= 3
-    proc = _train_cli(*args[:2], f"--steps={saved_step + 1}", *args[3:], cwd=root)
+    proc = train_cli(*args[:2], f"--steps={saved_step + 1}", *args[3:], cwd=root)
     out, err = proc.communicate(timeout=300)
     assert f"at step {saved_step}" in err and f"done: step {saved_step + 1}" in err

@@ -6,8 +6,8 @@ Sources yield `{image: uint8 [H, W, 3], landmarks: float32 [68, 2]}`:
   vw300, ibug300w, menpo2d   users' copies through TFDS `manual_dir` (never downloaded); a
                    builder config is chosen TFDS's way, NAME/CONFIG: `vw300/3da2d` (the 3DA-2D
                    annotations, NNN/annot2/), `ibug300w/3da2d`, `menpo2d/3da2d`; default `2d`
-Several sources are mixed round-robin. The pipelines in `crct_tf.data` do the rest, with the
-same crops as the tracker.
+Several sources are mixed round-robin. Each task (`crct_tf.training.tasks`) feeds them to its
+pipeline in `crct_tf.data`, with the same crops as the tracker.
 """
 
 import dataclasses
@@ -128,7 +128,12 @@ def image_examples(sources):
     return tf.data.Dataset.choose_from_datasets(datasets, choice, stop_on_empty_dataset=False)
 
 
-def _video_dirs(sources):
+def is_video(sources):
+    """Whether the sources are videos (vw300): BT then trains on consecutive frames."""
+    return dataset_name(sources.names[0]) in VIDEO_DATASETS
+
+
+def video_dirs(sources):
     """(video folders, annotation folder) of the vw300 entries: the config sets the folder
     (`vw300` / `vw300/2d`: annot, `vw300/3da2d`: annot2); videos without it are skipped."""
     from crct_tf.datasets.manual_dir import DatasetError
@@ -154,47 +159,3 @@ def run_seed(seed, first_example):
     """The pipelines' seed for a (re)start at `first_example`: a resumed run draws a stream
     that depends only on (seed, step), so it is reproducible from the step count."""
     return int(seed) * 1_000_003 + int(first_example)
-
-
-def training_dataset(model, sources, settings, batch_size, seed, seq_len=None, first_example=0,
-                     augment=True):
-    """Endless training batches for `model` (fll, fv, bt), as its pipeline makes them."""
-    from crct_tf.data import bt_pipeline, fll_pipeline, fv_pipeline
-    seed = run_seed(seed, first_example)
-    if model == "bt" and dataset_name(sources.names[0]) in VIDEO_DATASETS:
-        video_dirs, annot_dir = _video_dirs(sources)
-        # +1: a stage of unroll T trains T steps on T + 1 frames.
-        return bt_pipeline.make_bt_video_dataset(
-            video_dirs, settings, batch_size, seq_len + 1, seed=seed, augment=augment,
-            frame_step=sources.frame_step, annot_dir=annot_dir)
-    examples = image_examples(sources)
-    if model == "fll":
-        return fll_pipeline.make_fll_dataset(examples, settings, batch_size, seed, augment)
-    if model == "fv":
-        return fv_pipeline.make_fv_dataset(examples, settings, batch_size, seed, augment)
-    if model == "bt":
-        return bt_pipeline.make_bt_dataset(examples, settings, batch_size, seq_len + 1, seed,
-                                           augment)
-    raise InputError(f"unknown model {model!r}")
-
-
-def evaluation_batches(model, sources, settings, max_examples=0, batch_size=1):
-    """One pass without augmentation (FLL: crops of the true box; BT: pairs of frames).
-
-    Batches of one by default, so that no example is dropped by `drop_remainder`.
-    """
-    from crct_tf.data import bt_pipeline, fll_pipeline
-    if model == "bt" and dataset_name(sources.names[0]) in VIDEO_DATASETS:
-        video_dirs, annot_dir = _video_dirs(sources)
-        dataset = bt_pipeline.make_bt_video_dataset(
-            video_dirs, settings, batch_size, 2, augment=False, repeat=False,
-            frame_step=sources.frame_step, shuffle_buffer=0, annot_dir=annot_dir)
-    elif model == "bt":
-        dataset = bt_pipeline.make_bt_dataset(image_examples(sources), settings, batch_size, 2,
-                                              augment=False, repeat=False, shuffle_buffer=0)
-    else:
-        dataset = fll_pipeline.make_fll_dataset(image_examples(sources), settings, batch_size,
-                                                augment=False, repeat=False, shuffle_buffer=0)
-    if max_examples:
-        dataset = dataset.take(max(1, max_examples // batch_size))
-    return dataset

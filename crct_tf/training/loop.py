@@ -1,14 +1,17 @@
 """The training loop: strategy, checkpoints with resume, summaries, NaN guard, signals.
 
-Order of business (resume first, pretrained initialisation only without a checkpoint):
+The loop runs any task of `crct_tf.training.tasks` through its `build_model`, `build_inputs`,
+`loss` and `stages`; it knows nothing of FLL, FV or BT. Order of business (resume first,
+pretrained initialisation only without a checkpoint):
 
   1. build the task's networks and the optimizer inside `strategy.scope()`, and build the
      optimizer's variables before the first step (a Keras 3 optimizer in a custom
      distributed step fails otherwise);
   2. restore the latest checkpoint of `model_dir` if there is one -- step, model, backbone slot,
      optimizer -- or else run `init_fn` (facenet weights, or another run's backbone);
-  3. for each curriculum stage left (one stage for FLL and FV), make the stage's dataset starting
-     at the example the step count says, and run `tf.function` steps through `strategy.run`;
+  3. for each of the task's stages left (BT's curriculum; one stage for FLL and FV), make the
+     stage's dataset starting at the example the step count says, and run `tf.function` steps
+     (`make_step_fn`) through `strategy.run`;
   4. every `log_every` steps: a log line with steps/s and TensorBoard scalars; a non-finite
      loss stops the run with an error naming the step; every `checkpoint_every` steps, at the end
      of a stage, at the end, and on SIGINT/SIGTERM: a checkpoint.
@@ -23,8 +26,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
-
-from crct_tf.training import tasks
 
 CHECKPOINT_SUBDIR = "checkpoints"
 SUMMARY_SUBDIR = "tensorboard"
@@ -52,7 +53,6 @@ class LoopConfig:
     learning_rate: float = 1e-4
     lr_decay_steps: int = 10_000    # paper III-E: step decay every 10 000 iterations
     lr_decay_rate: float = 0.1      # authors' code: x0.1
-    seq_bt: int = 2                 # BT only: the last unroll length of the curriculum
     log_every: int = 10
     image_every: int = 200
     checkpoint_every: int = 200
@@ -70,16 +70,6 @@ def make_strategy(name):
         gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
     raise ValueError(f"unknown strategy {name!r}; expected mirrored, multi_worker or one_device")
-
-
-def stages_of(task_name, config):
-    """[(seq_len, first_step, end_step)]: BT's curriculum splits the steps evenly over stages."""
-    if task_name != "bt":
-        return [(None, 0, config.steps)]
-    lengths = tasks.curriculum(config.seq_bt)
-    per_stage = max(1, config.steps // len(lengths))
-    bounds = [(t, i * per_stage, (i + 1) * per_stage) for i, t in enumerate(lengths)]
-    return bounds[:-1] + [(lengths[-1], bounds[-1][1], config.steps)]
 
 
 class _SignalFlag:
@@ -102,30 +92,41 @@ class _SignalFlag:
             signal.signal(signum, handler)
 
 
-def train(task_fn, dataset_fn, init_fn, config, strategy, summary_images=None):
+def make_optimizer(config, variables):
+    """Adam with the step decay of `config`, its variables built (inside the strategy's scope)."""
+    schedule = tf.keras.optimizers.schedules.ExponentialDecay(
+        config.learning_rate, config.lr_decay_steps, config.lr_decay_rate, staircase=True)
+    optimizer = keras.optimizers.Adam(learning_rate=schedule)
+    optimizer.build(variables)
+    return optimizer
+
+
+def train(task, config, strategy, init_fn=None, dataset_fn=None, summary_images=False):
     """Runs (or resumes) a training run.
 
     Args:
-      task_fn: callable() -> tasks.Task, called inside the strategy's scope.
-      dataset_fn: callable(seq_len, first_example) -> tf.data.Dataset of global batches.
-      init_fn: callable(task) run only when `model_dir` holds no checkpoint.
+      task: a `tasks.Task`; its `build_model` runs inside the strategy's scope.
       config: LoopConfig.
       strategy: a tf.distribute strategy.
-      summary_images: optional callable(task, batch) -> [N, H, W, 3] uint8 for TensorBoard.
+      init_fn: callable(task) run only when `model_dir` holds no checkpoint.
+      dataset_fn: callable(seq_len, first_example) -> tf.data.Dataset of global batches, in place
+        of the task's own `build_inputs` (tests feed fixed batches).
+      summary_images: write the task's `summary_images` to TensorBoard every `image_every` steps.
 
     Returns:
-      dict with the final `step` and the last logged `loss`.
+      dict with the final `step`, the number of steps `trained` by this call, and the last
+      logged `loss` (None when there was nothing left to train).
 
     Raises:
       TrainingError: non-finite loss (naming the step) or an unusable checkpoint.
       Interrupted: after saving a checkpoint on SIGINT/SIGTERM.
     """
+    if dataset_fn is None:
+        def dataset_fn(seq_len, first_example):
+            return task.build_inputs(config.batch_size, config.seed, seq_len, first_example)
     with strategy.scope():
-        task = task_fn()
-        schedule = tf.keras.optimizers.schedules.ExponentialDecay(
-            config.learning_rate, config.lr_decay_steps, config.lr_decay_rate, staircase=True)
-        optimizer = keras.optimizers.Adam(learning_rate=schedule)
-        optimizer.build(task.trainable_variables())
+        task.build_model()
+        optimizer = make_optimizer(config, task.trainable_variables())
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
     slots = {"model": task.model, "optimizer": optimizer, "step": step}
     if task.backbone is not None:
@@ -142,35 +143,36 @@ def train(task_fn, dataset_fn, init_fn, config, strategy, summary_images=None):
             raise TrainingError(f"{manager.latest_checkpoint}: cannot restore "
                                 f"({str(e).splitlines()[0]})") from None
         logging.info("resumed from %s at step %d", manager.latest_checkpoint, int(step.numpy()))
-    else:
+    elif init_fn is not None:
         init_fn(task)
     writer = tf.summary.create_file_writer(os.path.join(config.model_dir, SUMMARY_SUBDIR))
-    last = {"step": int(step.numpy()), "loss": float("nan")}
+    first_step = int(step.numpy())
+    last = {"step": first_step, "trained": 0, "loss": None}
     with _SignalFlag() as flag, writer.as_default():
-        for seq_len, first, end in stages_of(task.name, config):
+        for seq_len, first, end in task.stages(config.steps):
             if int(step.numpy()) >= end:
                 continue
-            last = _run_stage(task, optimizer, strategy, step, seq_len, end, dataset_fn,
+            loss = _run_stage(task, optimizer, strategy, step, seq_len, end, dataset_fn,
                               config, manager, flag, summary_images)
             manager.save(checkpoint_number=int(step.numpy()))
+            last = {"step": int(step.numpy()), "trained": int(step.numpy()) - first_step,
+                    "loss": loss}
     return last
 
 
-def _make_step_fn(task, optimizer, strategy, seq_len, global_batch, seed):
+def make_step_fn(task, optimizer, strategy, seq_len, global_batch, seed):
+    """The distributed training step: step_fn(iterator) -> (summed loss, mean metrics).
+
+    Each replica computes the task's loss on its share of the next global batch and applies
+    its gradients; BT's stateless choices are seeded by (seed, optimizer step).
+    """
     variables = task.trainable_variables()
 
-    def loss_of(batch):
-        if task.name == "fll":
-            return task.fll_loss(batch, global_batch)
-        if task.name == "fv":
-            return task.fv_loss(batch, global_batch)
+    def replica_step(batch):
         step_seed = tf.stack([tf.constant(seed, tf.int32),
                               tf.cast(optimizer.iterations, tf.int32)])
-        return task.bt_loss(batch, global_batch, seq_len, step_seed)
-
-    def replica_step(batch):
         with tf.GradientTape() as tape:
-            loss, metrics = loss_of(batch)
+            loss, metrics = task.loss(batch, global_batch, seq_len=seq_len, seed=step_seed)
         gradients = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(gradients, variables))
         return loss, metrics
@@ -191,7 +193,7 @@ def _run_stage(task, optimizer, strategy, step, seq_len, end, dataset_fn, config
     start = int(step.numpy())
     dataset = dataset_fn(seq_len, start * config.batch_size)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
-    step_fn = _make_step_fn(task, optimizer, strategy, seq_len, config.batch_size, config.seed)
+    step_fn = make_step_fn(task, optimizer, strategy, seq_len, config.batch_size, config.seed)
     stage = f"unroll {seq_len}" if seq_len else task.name
     logging.info("%s: steps %d..%d, global batch %d, %d replica(s)", stage, start, end,
                  config.batch_size, strategy.num_replicas_in_sync)
@@ -223,9 +225,10 @@ def _run_stage(task, optimizer, strategy, step, seq_len, end, dataset_fn, config
             for k, v in values.items():
                 tf.summary.scalar(k, v, step=current)
             tick, tick_step = time.time(), current
-        if summary_images is not None and current % config.image_every == 0:
-            tf.summary.image("predictions", summary_images(task, dataset), step=current,
-                             max_outputs=4)
+        if summary_images and current % config.image_every == 0:
+            images = task.summary_images(dataset)
+            if images is not None:
+                tf.summary.image("predictions", images, step=current, max_outputs=4)
         if current % config.checkpoint_every == 0:
             manager.save(checkpoint_number=current)
-    return {"step": int(step.numpy()), "loss": loss_value}
+    return loss_value
