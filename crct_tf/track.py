@@ -6,7 +6,8 @@ r"""Tracks faces in a video with CRCT and writes their landmarks.
     python -m crct_tf.track --input 0 --max_frames 300          # webcam 0
     python -m crct_tf.track --input 300VW/114/vid.avi --mode bt --init_box 120,80,260,240
     python -m crct_tf.track --saved_model exported/crct --input talk.mp4
-    python -m crct_tf.track --runtime tflite --tflite_dir exported/tflite --threads 2
+    python -m crct_tf.track --runtime tf --input talk.mp4   # the TF step instead of LiteRT
+    python -m crct_tf.track --tflite_dir exported/tflite --threads 2
     python -m crct_tf.track --input meeting.mp4 --max_faces 4 --smooth     # several faces
 
 Writes, for the name S (the input's stem; `NNN` for a 300-VW `NNN/vid.avi`; `--name`):
@@ -19,9 +20,13 @@ names and renamed at the end; existing ones are replaced only with --overwrite (
 demo run replaces its own). Bad input: one line on stderr, exit code 2. Interrupted (Ctrl-C,
 SIGTERM): the rows so far stay in S.partial.csv, exit code 130 / 143.
 
-With --saved_model the networks come from `python -m crct_tf.export`'s SavedModel, and no
-model-building or training code of crct_tf is imported; the same holds for --runtime tflite
-(TFLite models from `python -m crct_tf.export --format tflite`, crops cut in OpenCV).
+The networks run on LiteRT by default (`--runtime litert`: int8 models with XNNPACK, crops cut
+in OpenCV, the fast MTCNN; docs/speed.md): the first run of a weights bundle converts them once
+(one progress line, a minute or two) into the cache folder, later runs load them in well under a
+second. `--runtime tf` runs the TF step on the weights (XLA from JIT_MIN_FRAMES frames on).
+With --saved_model the networks come from `python -m crct_tf.export`'s SavedModel (on tf), and
+no model-building or training code of crct_tf is imported; the same holds for --tflite_dir (TFLite
+models from `python -m crct_tf.export --format tflite`) and for cached LiteRT models.
 """
 
 import argparse
@@ -68,11 +73,13 @@ def add_tracking_arguments(p):
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--weights", help="weights bundle folder (default: the bundled weights)")
     weights.add_argument("--saved_model", help="SavedModel folder from python -m crct_tf.export")
-    p.add_argument("--runtime", default="tf", choices=("tf", "tflite"),
-                   help="tf (the TF step) or tflite (TFLite models from python -m crct_tf.export "
-                        "--format tflite, XNNPACK, crops in OpenCV)")
-    p.add_argument("--tflite_dir", help="TFLite export folder (required by --runtime tflite)")
-    p.add_argument("--threads", type=int, help="TFLite interpreter threads (default: all cores)")
+    p.add_argument("--runtime", choices=runtimes.RUNTIMES,
+                   help="litert (default: LiteRT models of the weights, converted once and "
+                        "cached; or --tflite_dir) or tf (the TF step; implied by --saved_model); "
+                        "tflite is litert's former name")
+    p.add_argument("--tflite_dir", help="TFLite export folder from python -m crct_tf.export "
+                   "--format tflite (instead of the cached conversion of --weights)")
+    p.add_argument("--threads", type=int, help="LiteRT interpreter threads (default: all cores)")
     p.add_argument("--max_frames", type=int, help="stop after this many frames")
     p.add_argument("--no_video", action="store_true", help="do not write S.mp4")
     p.add_argument("--save_pts", action="store_true", help="write S/annot/NNNNNN.pts (several faces: S/face_<id>/annot/)")
@@ -145,14 +152,14 @@ def check_tracking_args(args):
         raise UsageError(f"unknown --redetect_on {args.redetect_on!r}; expected next or same")
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max_frames must be at least 1, got {args.max_frames}")
-    if args.runtime == "tflite" and not args.tflite_dir:
-        raise UsageError("--runtime tflite needs --tflite_dir DIR (python -m crct_tf.export "
-                         "--format tflite)")
-    if args.runtime == "tflite" and (args.weights or args.saved_model):
-        raise UsageError("--runtime tflite reads its networks from --tflite_dir, not --weights "
-                         "or --saved_model")
-    if args.tflite_dir and args.runtime != "tflite":
-        raise UsageError("--tflite_dir is used only with --runtime tflite")
+    if args.tflite_dir and (args.weights or args.saved_model):
+        raise UsageError("--tflite_dir holds its own networks: give it without --weights or "
+                         "--saved_model")
+    try:
+        args.runtime = runtimes.resolve_runtime(args.runtime, args.saved_model, args.tflite_dir,
+                                                default=runtimes.DEFAULT_RUNTIME)
+    except runtimes.RuntimeLoadError as e:
+        raise UsageError(f"--runtime: {e}") from None
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
     args.init_box = _parse_box(args.init_box)
@@ -193,9 +200,8 @@ def _parse_box(text):
 
 def _source(args):
     """The runtime's source arguments from the flags."""
-    tflite = getattr(args, "runtime", "tf") == "tflite"
     return {"weights": args.weights, "saved_model": args.saved_model,
-            "tflite_dir": args.tflite_dir if tflite else None}
+            "tflite_dir": args.tflite_dir if getattr(args, "runtime", "tf") == "litert" else None}
 
 
 def check_weights(args):
@@ -212,10 +218,13 @@ def load_networks(args, frames=None):
     `frames`: how many frames will be tracked (None: unknown), to decide on XLA compilation.
     A SavedModel keeps the choice made at export.
     """
-    _import_tensorflow_quietly()
+    runtime_name = getattr(args, "runtime", "tf")
+    if runtime_name == "tf":                 # LiteRT needs TensorFlow only to convert, once
+        _import_tensorflow_quietly()
     jit = tracker_variant(frames)
     try:
-        runtime = runtimes.load_runtime(**_source(args), threads=args.threads, jit_compile=jit)
+        runtime = runtimes.load_runtime(**_source(args), threads=args.threads, jit_compile=jit,
+                                        runtime=runtime_name)
     except runtimes.RuntimeLoadError as e:
         raise UsageError(str(e)) from None
     return runtime.steps, runtime.constants, runtime.label

@@ -179,35 +179,44 @@ def export_tflite(bundle, export_dir, quantize="none", overwrite=False, weights_
         raise ValueError(f"unknown quantisation {quantize!r}; expected {', '.join(QUANTIZATIONS)}")
     if os.path.exists(export_dir) and not overwrite:
         raise FileExistsError(f"{export_dir} exists; pass --overwrite to replace it")
+    with staged_folder(export_dir, prefix=".tflite.") as staging:
+        write_tflite(bundle, staging, quantize, weights_dir)
+    logging.info("wrote TFLite models to %s", export_dir)
+    return export_dir
+
+
+def write_tflite(bundle, folder, quantize="none", weights_dir=None):
+    """Converts BT, FV and FLL into the existing empty `folder` (what `export_tflite` stages
+    and the runtime's LiteRT cache fills). Returns the constants written."""
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"unknown quantisation {quantize!r}; expected {', '.join(QUANTIZATIONS)}")
     functions, state_shape = _frozen_functions(bundle)
     calibration = calibration_inputs(bundle) if quantize == "int8" else {}
     calibration.pop("fv", None)        # FV stays `dynamic` under int8 (see below)
-    with staged_folder(export_dir, prefix=".tflite.") as staging:
-        inputs, per_model = {}, {}
-        for name, function in functions.items():
-            # FV is tiny (two small convolutions on 68 12x12 patches): full int8 makes it
-            # slower than float on XNNPACK (quantise/dequantise around it), so under int8 it
-            # keeps int8 weights with float activations (`dynamic`).
-            per_model[name] = "dynamic" if (name == "fv" and quantize == "int8") else quantize
-            logging.info("converting %s (%s)", name, per_model[name])
-            with open(os.path.join(staging, MODEL_FILES[name]), "wb") as f:
-                f.write(convert(function, per_model[name], calibration.get(name)))
-            inputs[name] = [t.name.split(":")[0] for t in function.inputs]
-        manifest = bundle.manifest or {}
-        constants = {
-            "format": TFLITE_FORMAT, "version": TFLITE_VERSION,
-            "models": MODEL_FILES, "inputs": inputs, "quantize": quantize,
-            "quantize_per_model": per_model,
-            "prewhiten_crops": bool(_prewhiten_layers(bundle)),
-            "crop_settings": bundle.settings.to_dict(), "tracker": dict(bundle.tracker),
-            "mtcnn_box_map": dict(bundle.mtcnn_box_map), "state_shape": list(state_shape),
-            "calibration": ({"examples": len(calibration["bt"]),
-                             "source": "demo clip + bootstrap photos, TF tracker crops"}
-                            if calibration else None),
-            "weights": {"source": os.path.abspath(weights_dir) if weights_dir else None,
-                        "created": manifest.get("created"), "dtype": manifest.get("dtype")},
-        }
-        with open(os.path.join(staging, CONSTANTS_FILE), "w") as f:
-            json.dump(constants, f, indent=2)
-    logging.info("wrote TFLite models to %s", export_dir)
-    return export_dir
+    inputs, per_model = {}, {}
+    for name, function in functions.items():
+        # FV is tiny (two small convolutions on 68 12x12 patches): full int8 makes it
+        # slower than float on XNNPACK (quantise/dequantise around it), so under int8 it
+        # keeps int8 weights with float activations (`dynamic`).
+        per_model[name] = "dynamic" if (name == "fv" and quantize == "int8") else quantize
+        logging.info("converting %s (%s)", name, per_model[name])
+        with open(os.path.join(folder, MODEL_FILES[name]), "wb") as f:
+            f.write(convert(function, per_model[name], calibration.get(name)))
+        inputs[name] = [t.name.split(":")[0] for t in function.inputs]
+    manifest = bundle.manifest or {}
+    constants = {
+        "format": TFLITE_FORMAT, "version": TFLITE_VERSION,
+        "models": MODEL_FILES, "inputs": inputs, "quantize": quantize,
+        "quantize_per_model": per_model,
+        "prewhiten_crops": bool(_prewhiten_layers(bundle)),
+        "crop_settings": bundle.settings.to_dict(), "tracker": dict(bundle.tracker),
+        "mtcnn_box_map": dict(bundle.mtcnn_box_map), "state_shape": list(state_shape),
+        "calibration": ({"examples": len(calibration["bt"]),
+                         "source": "demo clip + bootstrap photos, TF tracker crops"}
+                        if calibration else None),
+        "weights": {"source": os.path.abspath(weights_dir) if weights_dir else None,
+                    "created": manifest.get("created"), "dtype": manifest.get("dtype")},
+    }
+    with open(os.path.join(folder, CONSTANTS_FILE), "w") as f:
+        json.dump(constants, f, indent=2)
+    return constants

@@ -81,15 +81,17 @@ def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", in
 
     Args:
       weights: a weights bundle folder (default: the bundled weights).
-      runtime: `tf` (default) or `tflite` (needs `tflite_dir`).
+      runtime: `litert` (default: the weights' LiteRT models, converted on the first run and
+        cached, or `tflite_dir`) or `tf` (the TF step; implied by `saved_model`); `tflite` is
+        litert's former name.
       mode: `crct` (the full tracker), `fll_mt` (detection + landmarks every frame) or `bt`
         (box tracking from `init_box`).
       redetect_on: after a rejection, re-detect on the `next` frame (the paper) or the `same`.
       init_box: the first box `[x0, y0, x1, y1]` instead of a detection (required by `bt`).
       saved_model: a SavedModel from `python -m crct_tf.export` instead of `weights`.
       tflite_dir: a TFLite export from `python -m crct_tf.export --format tflite`.
-      threads: TFLite interpreter threads.
-      jit_compile: run a bundle's networks under XLA (worth it for long videos).
+      threads: LiteRT interpreter threads (default: all cores).
+      jit_compile: on tf, run a bundle's networks under XLA (worth it for long videos).
       max_faces: follow up to this many faces (1: the paper's tracker).
       smooth: False (raw output), True (One-Euro filter with its default parameters) or a
         `crct_tf.tracking.smoothing.OneEuroParams`.
@@ -105,15 +107,14 @@ def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", in
       RuntimeLoadError: weights or an export that cannot be used (one-line message).
       ValueError: a bad option.
     """
-    runtime = runtime or "tf"
-    if runtime not in runtimes.RUNTIMES:
-        raise ValueError(f"unknown runtime {runtime!r}; expected one of {runtimes.RUNTIMES}")
-    if runtime == "tflite" and tflite_dir is None:
-        raise ValueError("runtime tflite needs tflite_dir (python -m crct_tf.export --format "
-                         "tflite)")
+    try:
+        runtime = runtimes.resolve_runtime(runtime, saved_model, tflite_dir,
+                                           default=runtimes.DEFAULT_RUNTIME)
+    except runtimes.RuntimeLoadError as e:
+        raise ValueError(str(e)) from None
     loaded = runtimes.load_runtime(weights=weights, saved_model=saved_model,
-                                   tflite_dir=tflite_dir if runtime == "tflite" else None,
-                                   threads=threads, jit_compile=jit_compile)
+                                   tflite_dir=tflite_dir, threads=threads,
+                                   jit_compile=jit_compile, runtime=runtime)
     tracker = Tracker.from_constants(loaded.steps, loaded.constants, detect=detect,
                                      init_box=init_box, mode=mode, redetect_on=redetect_on,
                                      **tracker_options(max_faces, smooth, detect_every, max_lost,

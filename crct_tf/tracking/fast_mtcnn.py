@@ -48,6 +48,10 @@ THRESHOLDS = (0.6, 0.7, 0.8)
 NMS_PNET_SCALE, NMS_PNET_ALL, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
 KEYPOINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+# The tracker's detector (`default_detector`): faces from a tenth of the frame's shorter side,
+# at most 128 proposals on to R-Net and O-Net.
+DEFAULT_MIN_FACE_RATIO = 0.1
+DEFAULT_MAX_CANDIDATES = 128
 
 
 class MtcnnModelError(RuntimeError):
@@ -144,7 +148,11 @@ def ensure_models(cache_dir=None, progress=None):
             progress(f"converting the MTCNN networks to LiteRT once ({reason} cache: {folder})")
 
     try:
-        litert_cache.cached_models(folder, lambda staging: _convert_networks(staging, weights_dir),
+        def build(staging):
+            with litert_cache.quiet_console():
+                return _convert_networks(staging, weights_dir)
+
+        litert_cache.cached_models(folder, build,
                                    info={"weights_sha256": key, "weights_dir": weights_dir},
                                    on_build=announce)
     except (ImportError, ValueError, OSError) as e:
@@ -295,12 +303,10 @@ class _Net:
     """A LiteRT model of fixed input shape; outputs matched by their last dimension."""
 
     def __init__(self, content, shape, num_threads):
-        from ai_edge_litert.interpreter import Interpreter
-        self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
-        index = self.interpreter.get_input_details()[0]["index"]
-        self.interpreter.resize_tensor_input(index, list(shape), strict=False)
-        self.interpreter.allocate_tensors()
-        self.input = index
+        from crct_tf.tracking.tflite_steps import make_interpreter
+        self.interpreter = make_interpreter(model_content=content, num_threads=num_threads,
+                                            input_shape=shape)
+        self.input = self.interpreter.get_input_details()[0]["index"]
         self.outputs = {int(d["shape"][-1]): d["index"]
                         for d in self.interpreter.get_output_details()}
 
@@ -485,6 +491,22 @@ class FastMtcnn:
         return boxes, scores
 
 
+def default_detector(num_threads=None, progress=None):
+    """The tracker's face detector: `FastMtcnn` with the search policy below.
+
+    Policy while no face is tracked (the tracker then calls the detector on every frame): the
+    whole frame is searched on every frame, at reduced scale: the pyramid starts at faces of
+    `DEFAULT_MIN_FACE_RATIO` (a tenth) of the frame's shorter side, so P-Net sees at most about
+    120 x 120 * (W / H) pixels at its finest level whatever the resolution, and at most
+    `DEFAULT_MAX_CANDIDATES` proposals go on to R-Net and O-Net. A face that size or larger is
+    found with the boxes the `mtcnn` package gives; smaller faces are not searched for (use
+    `FastMtcnn(min_face_ratio=0)` for the package's full pyramid).
+    """
+    return FastMtcnn(num_threads=num_threads, min_face_ratio=DEFAULT_MIN_FACE_RATIO,
+                     max_candidates=DEFAULT_MAX_CANDIDATES,
+                     progress=progress or _stderr_line)
+
+
 def _package_output(boxes, shape):
     """The package's post-processing (`limit_bboxes`, `to_json`'s rounding) as arrays."""
     if len(boxes) == 0:
@@ -505,5 +527,5 @@ def _package_output(boxes, shape):
 
 
 def _stderr_line(line):
-    sys.stderr.write(line + "\n")
+    sys.stderr.write(f"crct_tf: {line}\n")
     sys.stderr.flush()

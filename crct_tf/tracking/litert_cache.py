@@ -10,20 +10,26 @@ every listed file is there with its sha256; anything else (a truncated or altere
 missing one, an unreadable record, an older format) is rebuilt, never used. A build is written
 into a hidden staging folder beside the entry and renamed into place once whole, so an
 interrupted build leaves nothing that looks complete; two processes building the same entry at
-once both finish, and the second finds the first's entry.
+once both finish, and the second finds the first's entry. Entries of one kind (the name's
+prefix before the first `-`: `crct`, `mtcnn`) are kept for the `KEEP` most recently used sets
+of weights; a build removes older ones, so the cache does not grow with every bundle trained.
 
 Imports only the standard library (no TensorFlow): a cache hit costs the hashing of the files.
 """
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
+import warnings
 
 CACHE_FILE = "cache.json"
 CACHE_FORMAT = "crct_tf.litert_cache"
 CACHE_VERSION = 1
+KEEP = 4
 
 
 def cache_root():
@@ -82,6 +88,7 @@ def cached_models(folder, build, info=None, on_build=None):
       (folder, built): built is True when this call converted the models.
     """
     if read_record(folder) is not None:
+        _touch(folder)
         return folder, False
     reason = "stale" if os.path.exists(folder) else "missing"
     if on_build is not None:
@@ -101,7 +108,31 @@ def cached_models(folder, build, info=None, on_build=None):
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    _prune(folder)
     return folder, True
+
+
+def _touch(folder):
+    """Marks an entry as used now (its record's mtime), for `_prune`."""
+    try:
+        os.utime(os.path.join(folder, CACHE_FILE))
+    except OSError:
+        pass
+
+
+def _prune(folder, keep=KEEP):
+    """Removes the least recently used entries of `folder`'s kind beyond `keep`."""
+    parent, name = os.path.split(os.path.abspath(folder))
+    kind = name.split("-", 1)[0] + "-"
+    entries = []
+    for other in os.listdir(parent):
+        if other.startswith(kind) and other != name:
+            try:
+                entries.append((os.path.getmtime(os.path.join(parent, other, CACHE_FILE)), other))
+            except OSError:
+                entries.append((0.0, other))          # no record: an unusable entry
+    for _, other in sorted(entries, reverse=True)[max(keep - 1, 0):]:
+        shutil.rmtree(os.path.join(parent, other), ignore_errors=True)
 
 
 def _swap_in(staging, folder):
@@ -120,3 +151,28 @@ def _swap_in(staging, folder):
         if read_record(folder) is None:
             raise
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def quiet_console():
+    """Hides what TensorFlow's converter writes to stderr (file descriptor 2) and Python
+    warnings; on an exception the hidden output is written back, for the error's context."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as chatter, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        os.dup2(chatter.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            chatter.seek(0)
+            tail = chatter.read().decode(errors="replace")[-4000:]
+            if tail.strip():
+                sys.stderr.write(tail)
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)

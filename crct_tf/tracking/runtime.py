@@ -1,11 +1,23 @@
 """Builds the per-frame network steps of the tracker from what a user has: a weights bundle, a
 SavedModel, or a TFLite / LiteRT export folder.
 
+    runtime = load_runtime(runtime="litert")              # the bundled weights on LiteRT (int8)
     runtime = load_runtime()                              # the bundled weights, TF
-    runtime = load_runtime(weights="runs/my_bundle")
+    runtime = load_runtime(weights="runs/my_bundle", runtime="litert")
     runtime = load_runtime(saved_model="exported/crct")   # no model-building code imported
     runtime = load_runtime(tflite_dir="exported/tflite", threads=2)
     tracker = Tracker.from_constants(runtime.steps, runtime.constants)
+
+Runtimes:
+  litert  (`tflite` is its former name; the default of `python -m crct_tf.track` and
+          `load_tracker`) BT, FV and FLL as LiteRT models with XNNPACK, crops in OpenCV. From a
+          weights bundle, the models are converted on the first run (`LITERT_QUANTIZE`; one
+          progress line, a minute or two) and cached under `$CRCT_HOME/litert/`, keyed by the
+          sha256 of the bundle's manifest (which holds the sha256 of every weights file); later
+          runs check the bundle's files and every cached file against their sha256 and load in
+          well under a second. A cache entry that fails its check is rebuilt, never used. From
+          `tflite_dir`, an export of `python -m crct_tf.export --format tflite` is run as is.
+  tf      the TF step (`frame_step.FrameSteps`; optional XLA) on a bundle, or a SavedModel.
 
 Every failure (a missing folder, a file whose sha256 differs, a folder that is not an export) is
 a `RuntimeLoadError` with a one-line message naming the path; the commands print it and exit 2.
@@ -13,11 +25,18 @@ a `RuntimeLoadError` with a one-line message naming the path; the commands print
 """
 
 import dataclasses
+import json
 import os
+import sys
 
 from crct_tf.weights.packaged import bundled_weights_dir
 
-RUNTIMES = ("tf", "tflite")
+RUNTIMES = ("litert", "tf", "tflite")       # tflite: the former name of litert
+DEFAULT_RUNTIME = "litert"                  # the commands' and load_tracker's default
+# The quantisation of the cached LiteRT models: the fastest whose landmarks stay within 0.003
+# median NME of the TF runtime on the demo clip (docs/speed.md; tests/test_litert_default.py).
+LITERT_QUANTIZE = "int8"
+LITERT_EXPORT_VERSION = 1                   # bump when deploy.tflite writes different models
 MANIFEST = "manifest.json"                  # a weights bundle's manifest
 SAVED_MODEL_PB = "saved_model.pb"
 TFLITE_CONSTANTS = "crct_tflite.json"       # a TFLite export's constants
@@ -35,12 +54,38 @@ class Runtime:
       steps: an object with `step`, `bt_step`, `fv_step`, `fll_step` and `state_shape`.
       constants: {"tracker": {seq_bt, t_b, t_c}, "mtcnn_box_map": {dx, dy, sx, sy}, ...}.
       label: where the networks came from (an absolute path), for summaries.
-      kind: `tf` (a bundle or a SavedModel) or `tflite`.
+      kind: `tf` (a bundle or a SavedModel) or `litert`.
+      models_dir: the LiteRT models' folder (the cache entry, or `tflite_dir`); None for tf.
+      built: this call converted the models (the first run of a bundle on LiteRT).
     """
     steps: object
     constants: dict
     label: str
     kind: str
+    models_dir: str = None
+    built: bool = False
+
+
+def resolve_runtime(runtime=None, saved_model=None, tflite_dir=None, default="tf"):
+    """The runtime a combination of arguments means: `litert` or `tf` (RuntimeLoadError).
+
+    `tflite` is read as `litert`; a `saved_model` implies tf and a `tflite_dir` litert; with
+    neither, `runtime` or else `default`.
+    """
+    if runtime is not None and runtime not in RUNTIMES:
+        raise RuntimeLoadError(f"unknown runtime {runtime!r}; expected one of "
+                               f"{', '.join(RUNTIMES)}")
+    runtime = "litert" if runtime == "tflite" else runtime
+    if saved_model is not None:
+        if runtime == "litert":
+            raise RuntimeLoadError("a SavedModel runs on the tf runtime (litert reads a weights "
+                                   "bundle or a TFLite export folder)")
+        return "tf"
+    if tflite_dir is not None:
+        if runtime == "tf":
+            raise RuntimeLoadError("a TFLite export folder runs on the litert runtime, not tf")
+        return "litert"
+    return runtime or ("litert" if default == "tflite" else default)
 
 
 def check_source(weights=None, saved_model=None, tflite_dir=None):
@@ -67,27 +112,39 @@ def check_source(weights=None, saved_model=None, tflite_dir=None):
 
 
 def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
-                 jit_compile=False):
-    """The per-frame steps from one source (default: the bundled weights on TensorFlow).
+                 jit_compile=False, runtime=None, quantize=None, progress=None):
+    """The per-frame steps from one source.
 
     Args:
       weights: a weights bundle folder; None with no other source: the bundled weights.
-      saved_model: a SavedModel folder from `python -m crct_tf.export`.
-      tflite_dir: a TFLite folder from `python -m crct_tf.export --format tflite`.
-      threads: TFLite interpreter threads (default: all cores).
-      jit_compile: run a bundle's networks under XLA (costs a compilation on the first call).
+      saved_model: a SavedModel folder from `python -m crct_tf.export` (tf).
+      tflite_dir: a TFLite folder from `python -m crct_tf.export --format tflite` (litert).
+      threads: LiteRT interpreter threads (default: all cores).
+      jit_compile: run a bundle's networks under XLA on tf (costs a compilation on the first
+        call).
+      runtime: `litert` (`tflite`) or `tf`; None: litert with `tflite_dir`, else tf (the
+        commands and `load_tracker` pass `DEFAULT_RUNTIME`).
+      quantize: the cached LiteRT models' quantisation (default `LITERT_QUANTIZE`).
+      progress: `progress(line)` for the one line printed before a first-run conversion
+        (default: to stderr).
 
     Raises:
       RuntimeLoadError: with a one-line message.
     """
     check_source(weights, saved_model, tflite_dir)
-    if tflite_dir is not None:
+    kind = resolve_runtime(runtime, saved_model, tflite_dir)
+    if kind == "litert":
+        built = False
+        folder = tflite_dir
+        if folder is None:
+            folder, built = ensure_litert_models(weights, quantize, progress)
         from crct_tf.tracking import tflite_steps
         try:
-            steps = tflite_steps.load_tflite_steps(tflite_dir, threads)
+            steps = tflite_steps.load_tflite_steps(folder, threads)
         except tflite_steps.TfliteError as e:
             raise RuntimeLoadError(str(e)) from None
-        return Runtime(steps, steps.constants, os.path.abspath(tflite_dir), "tflite")
+        label = os.path.abspath(tflite_dir or weights or bundled_weights_dir())
+        return Runtime(steps, steps.constants, label, "litert", os.path.abspath(folder), built)
     from crct_tf.tracking import frame_step
     if saved_model is not None:
         try:
@@ -110,3 +167,97 @@ def load_weights(weights=None):
         return load_bundle(weights or bundled_weights_dir())
     except BundleError as e:
         raise RuntimeLoadError(str(e)) from None
+
+
+# -- the LiteRT cache of a weights bundle ---------------------------------------------------------
+
+
+def verified_manifest(weights=None):
+    """A bundle's manifest (dict) and its raw bytes, after checking every file's sha256.
+
+    The same check as loading the bundle (`weights.bundle.verify_files`), without building any
+    model: the LiteRT cache is used only for the exact files the manifest names.
+    """
+    from crct_tf.tracking.litert_cache import sha256_of
+    folder = weights or bundled_weights_dir()
+    path = os.path.join(folder, MANIFEST)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        manifest = json.loads(raw)
+        parts = manifest["parts"]
+        entries = [(part, entry["file"], entry["sha256"]) for part, entry in parts.items()]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise RuntimeLoadError(f"{path}: unreadable weights manifest "
+                               f"({e.__class__.__name__})") from None
+    for part, name, digest in entries:
+        file_path = os.path.join(folder, name)
+        if not os.path.isfile(file_path):
+            raise RuntimeLoadError(f"{file_path}: missing from the bundle ({part})")
+        if sha256_of(file_path) != digest:
+            raise RuntimeLoadError(f"{file_path}: sha256 differs from the manifest (altered or "
+                                   f"truncated)")
+    return manifest, raw
+
+
+def litert_cache_dir(weights=None, quantize=None, manifest_bytes=None):
+    """The cache entry of a bundle's LiteRT models: `$CRCT_HOME/litert/crct-<key>-<q>-v<N>`,
+    where key is the sha256 of the bundle's manifest.json."""
+    from crct_tf.tracking.litert_cache import cache_root, sha256_of_bytes
+    if manifest_bytes is None:
+        manifest_bytes = verified_manifest(weights)[1]
+    key = sha256_of_bytes(manifest_bytes)
+    return os.path.join(cache_root(), f"crct-{key[:16]}-{quantize or LITERT_QUANTIZE}"
+                                      f"-v{LITERT_EXPORT_VERSION}")
+
+
+def ensure_litert_models(weights=None, quantize=None, progress=None):
+    """(folder, built): a bundle's LiteRT models from the cache, converted first if needed.
+
+    The conversion (TensorFlow, the Keras models, int8 calibration on the demo clip and the
+    bootstrap photos) runs with its console chatter hidden (shown if it fails); `progress` gets
+    one line before it starts. It also converts the fast MTCNN's networks when they are not
+    cached yet, so a first run prints one line.
+    """
+    from crct_tf.tracking import litert_cache
+    quantize = quantize or LITERT_QUANTIZE
+    folder = weights or bundled_weights_dir()
+    manifest, raw = verified_manifest(weights)
+    entry = litert_cache_dir(weights, quantize, raw)
+    say = progress or _stderr_line
+
+    def announce(reason):
+        what = "the first run of these weights" if reason == "missing" else \
+            "the cached models failed their sha256 check"
+        say(f"{what}: converting BT, FV and FLL to LiteRT {quantize} once (a minute or two) "
+            f"into {entry}")
+
+    def build(staging):
+        with litert_cache.quiet_console():
+            bundle = load_weights(weights)
+            from crct_tf.deploy.tflite import write_tflite
+            write_tflite(bundle, staging, quantize, weights_dir=folder)
+            try:
+                from crct_tf.tracking import fast_mtcnn
+                fast_mtcnn.ensure_models()
+            except Exception:        # noqa: BLE001 - the detector converts on its own later
+                pass
+            import tensorflow as tf
+        return {"tensorflow": tf.__version__}
+
+    info = {"weights": os.path.abspath(folder), "quantize": quantize,
+            "created": manifest.get("created"), "export_version": LITERT_EXPORT_VERSION}
+    try:
+        return litert_cache.cached_models(entry, build, info=info, on_build=announce)
+    except RuntimeLoadError:
+        raise
+    except OSError as e:
+        raise RuntimeLoadError(f"cannot write the LiteRT cache {entry}: "
+                               f"{e.strerror or e}") from None
+    except ImportError as e:
+        raise RuntimeLoadError(f"the LiteRT conversion needs TensorFlow ({e})") from None
+
+
+def _stderr_line(line):
+    sys.stderr.write(f"crct_tf: {line}\n")
+    sys.stderr.flush()

@@ -65,11 +65,20 @@ def read_tflite_constants(tflite_dir):
     return constants
 
 
-def make_interpreter(path=None, num_threads=None, model_content=None):
-    """A LiteRT interpreter (XNNPACK on CPU) of a .tflite file or of flatbuffer bytes."""
+def make_interpreter(path=None, num_threads=None, model_content=None, input_shape=None):
+    """A LiteRT interpreter (XNNPACK on CPU) of a .tflite file or of flatbuffer bytes, with its
+    tensors allocated (after resizing its first input to `input_shape` when given)."""
     from ai_edge_litert.interpreter import Interpreter
-    return Interpreter(model_path=path, model_content=model_content,
-                       num_threads=num_threads or os.cpu_count() or 1)
+
+    from crct_tf.tracking.litert_cache import quiet_console
+    with quiet_console():       # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate ..."
+        interpreter = Interpreter(model_path=path, model_content=model_content,
+                                  num_threads=num_threads or os.cpu_count() or 1)
+        if input_shape is not None:
+            index = interpreter.get_input_details()[0]["index"]
+            interpreter.resize_tensor_input(index, list(input_shape), strict=False)
+        interpreter.allocate_tensors()
+    return interpreter
 
 
 class _Model:
@@ -82,7 +91,6 @@ class _Model:
     def __init__(self, path, input_names, num_threads):
         try:
             self.interpreter = make_interpreter(path, num_threads)
-            self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise TfliteError(f"{path}: not a usable TFLite model "
                               f"({' '.join(str(e).split())[:200]})") from None
