@@ -31,13 +31,18 @@ per frame. On top of it:
     unless it overlaps a live track's box by IoU >= `iou_threshold`; the new track is reported,
     and gets its id, from its first frame that FV accepts (a detection FV rejects at once is
     dropped: no id is spent on it);
+  - when FV rejects BT's estimate of a face, FV also checks FLL's landmarks (FLL runs in the
+    step anyway; one more FV pass, about 2 ms) and the face is tracked with them if FV accepts:
+    a face partly hidden by another pulls BT's points off (FV rejects them) long before FLL's
+    (`recheck_fll`);
   - two tracked faces whose new boxes overlap by IoU >= `duplicate_iou` are one face: the track
     that moved more to get there (relative to its last box) is marked `lost` (it keeps its last
     box and re-detects, as after a rejection);
   - a track ends after M (`max_lost`) consecutive frames without landmarks, or when its box
     leaves the frame; its slot is free again, its id never reused in the run.
 With N = 1 (the default) none of this changes Algorithm 1: the detector runs exactly when it did,
-the track never ends (unless `max_lost` is given) and falls back to b_0 (lines 9-10).
+FV judges BT's estimate alone, the track never ends (unless `max_lost` is given) and falls back
+to b_0 (lines 9-10).
 """
 
 import dataclasses
@@ -79,6 +84,8 @@ class TrackerConfig:
       iou_threshold: a detection whose IoU with a live track's box is at least this starts no
         new track.
       duplicate_iou: two tracked faces whose boxes overlap this much are one face.
+      recheck_fll: when FV rejects BT's estimate, FV checks FLL's landmarks too and the face is
+        tracked if it accepts them; None: on with max_faces > 1, off with 1 (Algorithm 1).
       smoothing: `smoothing.OneEuroParams` to smooth each face's landmarks (and box), or None
         for the raw output.
       pose: compute each tracked face's head pose (`pose.estimate_pose`).
@@ -93,6 +100,7 @@ class TrackerConfig:
     max_lost: int = None
     iou_threshold: float = DEFAULT_IOU_THRESHOLD
     duplicate_iou: float = DEFAULT_DUPLICATE_IOU
+    recheck_fll: bool = None
     smoothing: object = None
     pose: bool = True
 
@@ -117,6 +125,11 @@ class TrackerConfig:
                              f"{self.duplicate_iou}")
         if self.mode == "bt" and self.max_faces > 1:
             raise ValueError("mode bt follows the one face of its initial box: use max_faces 1")
+
+    @property
+    def fll_recheck(self):
+        """`recheck_fll` in force."""
+        return self.max_faces > 1 if self.recheck_fll is None else bool(self.recheck_fll)
 
     @property
     def lost_limit(self):
@@ -515,7 +528,7 @@ class Tracker:
                 active = active + [i for i in rerun if i not in active]
                 reinitialised.update(restarted)
                 new.update(started)
-        return self._decide(out, active, reinitialised, new)
+        return self._decide(rgb, out, active, reinitialised, new)
 
     @staticmethod
     def _merge(out, active, again, rerun):
@@ -531,15 +544,24 @@ class Tracker:
             merged[key] = np.stack(rows) if rows else value
         return merged
 
-    def _decide(self, out, active, reinitialised, new):
+    def _decide(self, rgb, out, active, reinitialised, new):
         """Lines 15-21 for every stepped slot, duplicates, ids; the FaceResults to report."""
         s, cfg = self.state, self.config
-        accepted = [k for k, i in enumerate(active) if out["p_face"][k] >= cfg.t_c]
+        p_faces = np.asarray(out["p_face"], np.float64).copy()
+        rejected = [k for k in range(len(active)) if p_faces[k] < cfg.t_c]
+        if rejected and cfg.fll_recheck and hasattr(self.steps, "fv_step"):
+            # FV's second look, at FLL's landmarks of the rejected faces.
+            second = self.steps.fv_step(rgb, out["landmarks"][rejected], out["box"][rejected])
+            second = np.asarray(second["p_face"], np.float64).reshape(-1)
+            for k, p in zip(rejected, second):
+                if p >= cfg.t_c:
+                    p_faces[k] = p
+        accepted = [k for k in range(len(active)) if p_faces[k] >= cfg.t_c]
         for k in self._duplicates(out, active, accepted):
             accepted.remove(k)
         faces = []
         for k, i in enumerate(active):
-            p_face = float(out["p_face"][k])
+            p_face = float(p_faces[k])
             if k not in accepted:                                        # lines 15-16
                 s.redetect[i] = True
                 if self._confirm_new and s.face_id[i] < 0:
