@@ -240,6 +240,9 @@ def _archive_members(archive):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     usage = "usage: python -m crct_tf.assets fetch [NAME ...] | list | path NAME"
+    if argv[:1] in (["-h"], ["--help"]):
+        print(f"{usage}\n\n{__doc__}")
+        return 0
     if not argv or argv[0] not in ("fetch", "list", "path"):
         print(usage, file=sys.stderr)
         return 2

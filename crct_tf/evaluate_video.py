@@ -144,4 +144,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    try:
+        app.run(main)
+    except SystemExit as e:  # absl exits 1 after printing --help: asking for help is no error
+        asked_for_help = {"--help", "--helpshort", "--helpfull", "-?"} & set(sys.argv[1:])
+        sys.exit(0 if e.code == 1 and asked_for_help else e.code)

@@ -15,7 +15,13 @@ import json
 import os
 import sys
 
-from absl import app, flags, logging
+# TensorFlow's C++ log level, set before it is imported: without an NVIDIA driver its start-up
+# error "failed call to cuInit" (after which it runs on the CPU as intended) is noise; with a
+# driver its errors stay visible. TF_CPP_MIN_LOG_LEVEL set by the user wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL",
+                      "2" if os.path.exists("/proc/driver/nvidia") else "3")
+
+from absl import app, flags, logging  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -151,4 +157,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    try:
+        app.run(main)
+    except SystemExit as e:  # absl exits 1 after printing --help: asking for help is no error
+        asked_for_help = {"--help", "--helpshort", "--helpfull", "-?"} & set(sys.argv[1:])
+        sys.exit(0 if e.code == 1 and asked_for_help else e.code)

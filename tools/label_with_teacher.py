@@ -35,13 +35,19 @@ import json
 import os
 import sys
 
-import cv2
-import numpy as np
-from absl import logging
+# TensorFlow's C++ log level, set before it is imported: without an NVIDIA driver its start-up
+# error "failed call to cuInit" (after which it runs on the CPU as intended) is noise; with a
+# driver its errors stay visible. TF_CPP_MIN_LOG_LEVEL set by the user wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL",
+                      "2" if os.path.exists("/proc/driver/nvidia") else "3")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import logging  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from crct_tf import assets
+from crct_tf import assets  # noqa: E402
 from crct_tf.tracking import detection  # noqa: E402
 from crct_tf.geometry import landmarks as lm  # noqa: E402
 from crct_tf.datasets import crct_bootstrap  # noqa: E402
