@@ -76,7 +76,8 @@ def real_exports(tmp_path_factory):
     from crct_tf.deploy import tflite as tflite_export
     from crct_tf.weights.bundle import load_bundle
     root = tmp_path_factory.mktemp("real")
-    bundle = load_bundle(str(REPO / "checkpoints"))
+    from crct_tf.weights.packaged import bundled_weights_dir
+    bundle = load_bundle(bundled_weights_dir())
     return bundle, {q: Path(tflite_export.export_tflite(bundle, str(root / q), q))
                     for q in ("none", "int8")}
 
@@ -159,7 +160,8 @@ def test_int8_landmarks_stay_close_to_fp32(real_exports, demo_clip, mtcnn_detect
 
 
 def test_tflite_runtime_in_a_fresh_process(tiny_export, demo_clip, mtcnn_detector, tmp_path):
-    """track_video --runtime tflite: no model/training code imported; same CSV as in memory."""
+    """track --runtime tflite (litert's former name) --tflite_dir: no model/training code
+    imported; same CSV as in memory."""
     from crct_tf.tracking.tflite_steps import TfliteSteps
     _, folder = tiny_export
     frames = 6
@@ -177,7 +179,7 @@ def test_tflite_runtime_in_a_fresh_process(tiny_export, demo_clip, mtcnn_detecto
     assert "crct_tf.tracking.tflite_steps" in report["modules"]
     assert not [m for m in report["modules"] if m.startswith(FORBIDDEN)], report["modules"]
     summary = json.loads((out / "demo.json").read_text())
-    assert summary["frames"] == frames and summary["runtime"] == "tflite"
+    assert summary["frames"] == frames and summary["runtime"] == "litert"
     with open(out / "demo.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     landmarks = np.array([[float(r[f"l{a}{i}"]) for i in range(68) for a in "xy"] for r in rows])
