@@ -290,3 +290,33 @@ def test_bad_multi_face_flags_exit_2_with_one_line(flags, message, stand_ins, tm
                       + flags) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("track: error: ") and message in err
+
+
+class SecondLookSteps:
+    """BT's points fail FV (p 0.1) and FLL's pass it (0.9): a face BT loses half hidden."""
+
+    state_shape = (4, 8)
+
+    def step(self, frame, previous, boxes, state):
+        n = len(boxes)
+        points = np.tile(np.stack(np.meshgrid(np.linspace(0, 1, 9), np.linspace(0, 1, 8)), -1)
+                         .reshape(-1, 2)[:68][None], [n, 1, 1]).astype(np.float32)
+        points = boxes[:, None, :2] + points * (boxes[:, None, 2:] - boxes[:, None, :2])
+        return {"bt_landmarks": points, "bt_box": boxes, "p_face": np.full([n], 0.1, np.float32),
+                "landmarks": points, "box": np.asarray(boxes, np.float32),
+                "state": np.asarray(state) + 1}
+
+    def fv_step(self, frame, landmarks, boxes):
+        return {"p_face": np.full([len(boxes)], 0.9, np.float32)}
+
+
+@pytest.mark.parametrize("config, status", [({"max_faces": 2}, TRACKED),
+                                            ({"max_faces": 1}, LOST),
+                                            ({"max_faces": 2, "recheck_fll": False}, LOST),
+                                            ({"max_faces": 1, "recheck_fll": True}, TRACKED)])
+def test_fv_looks_again_at_fll_points_with_several_faces(config, status):
+    tracker = Tracker(SecondLookSteps(), TrackerConfig(**config), detect=ScriptedDetector({}),
+                      init_box=BOX)
+    result = tracker.track(frame(BRIGHT))
+    assert result.status == status
+    assert result.face_score == pytest.approx(0.9 if status == TRACKED else 0.1)
