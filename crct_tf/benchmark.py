@@ -3,6 +3,8 @@ r"""Times the tracker: ms/frame of the whole step and of each stage, frames/s, p
   python -m crct_tf.benchmark [--weights DIR] [--frames 60] [--warmup 5] [--nojit_compile]
   python -m crct_tf.benchmark --runtime tflite --tflite_dir DIR [--tflite_dir DIR2] [--threads N]
       (TF against TFLite exports: ms per stage and NME vs TF)
+  python -m crct_tf.benchmark --faces 1,2,4
+      (ms/frame tracking 1, 2 and 4 faces: crct_tf.evaluation.multi_face.time_faces)
 
 On the demo clip (176x144) and on the same frames upscaled to 640x480, after warm-up:
 the crct step (BT + FV + FLL, one tf.function), each stage alone (BT with both crops, FV with
@@ -49,6 +51,8 @@ def define_flags():
                       "(crct_tf.evaluation.robustness): crct, fll_mt, bt and dlib on generated "
                       "sequences with motion, blur, light and occluders.")
     flags.DEFINE_string("robustness_out", None, "--robustness: folder for robustness.json/.md.")
+    flags.DEFINE_list("faces", None, "ms/frame with this many faces in view, e.g. 1,2,4 "
+                      "(crct_tf.evaluation.multi_face; docs/multi_face.md).")
 
 LARGE_SIZE = (640, 480)
 
@@ -305,6 +309,11 @@ def main(argv):
         args = ["--weights", FLAGS.weights] if FLAGS.weights else []
         args += ["--out", FLAGS.robustness_out] if FLAGS.robustness_out else []
         raise SystemExit(robustness.main(args))
+    if FLAGS.faces:
+        from crct_tf.evaluation import multi_face
+        args = ["--parts", "speed", "--faces", ",".join(FLAGS.faces)]
+        raise SystemExit(multi_face.main(args + (["--weights", FLAGS.weights]
+                                                 if FLAGS.weights else [])))
     if FLAGS.runtime == "tflite":
         # TF (the reference, without XLA) against each TFLite export.
         bundle, label = _load(FLAGS.weights)
