@@ -75,10 +75,42 @@ def test_lstm_state_carries_information(networks):
     assert not np.allclose(first["state"], second["state"])
 
 
-def test_configs_round_trip(networks):
+def _randomised_networks(seed):
+    """BT, FV and FLL on one tiny backbone with every kernel and bias moved at random, so that
+    each output depends on every weight (the untrained heads' zero kernels would hide the rest)."""
+    backbone = build_tiny_backbone(SETTINGS.input_size)
+    networks = build_bt(backbone, SETTINGS), build_fv(SETTINGS), build_fll(backbone, SETTINGS)
+    rng = np.random.default_rng(seed)
+    for model in networks:
+        for variable in model.weights:
+            value = variable.numpy()
+            variable.assign(value + rng.normal(0, 0.02 + 0.1 * np.abs(value).mean(), value.shape)
+                            .astype(value.dtype))
+    return networks
+
+
+def _patches(batch=2):
+    return np.random.default_rng(3).uniform(0, 255, (batch, 68, 12, 12, 3)).astype("float32")
+
+
+def _outputs(networks):
+    bt, fv, fll = networks
+    out = bt(_bt_inputs())
+    return {"bt_landmarks": np.asarray(out["landmarks"]), "bt_state": np.asarray(out["state"]),
+            "fv": np.asarray(fv(_patches())), "fll": np.asarray(fll(_crops()))}
+
+
+def test_configs_round_trip():
+    networks = _randomised_networks(0)
+    clones = []
     for model in networks:
         clone = keras.Model.from_config(model.get_config())
-        assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
+        clone.set_weights(model.get_weights())
+        clones.append(clone)
+    expected, got = _outputs(networks), _outputs(clones)
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-5,
+                                   err_msg=name)
 
 
 def test_every_layer_is_named_by_us(networks):
@@ -87,16 +119,32 @@ def test_every_layer_is_named_by_us(networks):
             assert not layer.name.startswith(("dense", "conv2d", "lstm", "reshape")), layer.name
 
 
-def test_bundle_round_trip_and_refusals(networks, tmp_path):
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_saved_and_loaded_bundle_gives_the_same_outputs(tmp_path, dtype):
+    networks = _randomised_networks(1)
+    path = str(tmp_path / "bundle")
+    bundle.save_bundle(path, *networks, SETTINGS, {"seq_bt": 2, "t_b": 1.0, "t_c": 0.5},
+                       {"dx": 0.0, "dy": 0.1, "sx": 1.0, "sy": 1.0}, backbone="tiny",
+                       dtype=dtype)
+    loaded = bundle.load_bundle(path)
+    expected, got = _outputs(networks), _outputs((loaded.bt, loaded.fv, loaded.fll))
+    fresh = _outputs(_randomised_networks(2))            # other weights, other outputs
+    for name in expected:
+        if dtype == "float32":
+            np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+        else:                       # weights rounded to float16: close, not equal
+            scale = np.abs(expected[name]).max() + 1e-6
+            assert np.abs(got[name] - expected[name]).max() <= 1e-2 * scale, name
+        assert np.abs(fresh[name] - expected[name]).max() > 1e-3 * np.abs(expected[name]).max()
+    assert loaded.manifest["shared_backbone"] and loaded.manifest["dtype"] == dtype
+    assert loaded.tracker == {"seq_bt": 2, "t_b": 1.0, "t_c": 0.5}
+
+
+def test_bundle_refusals(networks, tmp_path):
     bt, fv, fll = networks
     path = str(tmp_path / "bundle é")
     bundle.save_bundle(path, bt, fv, fll, SETTINGS, {"seq_bt": 2, "t_b": 1.0, "t_c": 0.5},
                        {"dx": 0.0, "dy": 0.1, "sx": 1.0, "sy": 1.0}, backbone="tiny")
-    loaded = bundle.load_bundle(path)
-    inputs = _bt_inputs()
-    np.testing.assert_array_equal(loaded.bt(inputs)["landmarks"], bt(inputs)["landmarks"])
-    np.testing.assert_array_equal(loaded.fll(_crops()), fll(_crops()))
-    assert loaded.manifest["shared_backbone"] and loaded.tracker["seq_bt"] == 2
     with pytest.raises(bundle.BundleError, match="exists"):
         bundle.save_bundle(path, bt, fv, fll, SETTINGS, {}, {}, backbone="tiny")
 
