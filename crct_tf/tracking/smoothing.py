@@ -45,7 +45,7 @@ class OneEuroParams:
       d_cutoff: cut-off frequency (Hz) of the speed estimate.
     """
     min_cutoff: float = 1.0
-    beta: float = 4.0
+    beta: float = 8.0
     d_cutoff: float = 1.0
 
     def __post_init__(self):
