@@ -1,7 +1,7 @@
 """TFLite export + runtime (`crct_tf.deploy.tflite`, `crct_tf.tracking.tflite_steps`).
 
-The TFLite tracker must give the TF tracker's landmarks (fp32), stay close in int8, and run in
-a fresh process without the model-building or training code.
+The TFLite tracker must give the TF tracker's landmarks (fp32), stay close in fp16, dynamic-range
+and int8, and run in a fresh process without the model-building or training code.
 """
 
 import csv
@@ -127,6 +127,50 @@ def test_fp32_tflite_steps_equal_the_tf_steps_tiny(tiny_export, demo_clip, mtcnn
     assert [r.status for r in got] == [r.status for r in expected] == ["tracked"] * 30
     difference = max(np.abs(a.landmarks - b.landmarks).max() for a, b in zip(got, expected))
     assert difference <= 0.05
+
+
+@pytest.fixture(scope="module")
+def tiny_quantized_exports(tiny_export, tmp_path_factory):
+    """The tiny bundle's fp16 and dynamic-range TFLite exports."""
+    from crct_tf.deploy import tflite as tflite_export
+    bundle, _ = tiny_export
+    root = tmp_path_factory.mktemp("tiny_quantized")
+    return {q: Path(tflite_export.export_tflite(bundle, str(root / q), q))
+            for q in ("fp16", "dynamic")}
+
+
+def _tensor_types(path):
+    from ai_edge_litert.interpreter import Interpreter
+    return {np.dtype(d["dtype"]).name for d in Interpreter(model_path=str(path))
+            .get_tensor_details()}
+
+
+@pytest.mark.parametrize("quantize, weight_type, size_ratio", [("fp16", "float16", 0.5),
+                                                               ("dynamic", "int8", 0.25)])
+def test_fp16_and_dynamic_tflite_store_their_weights_so_and_track_as_fp32(
+        quantize, weight_type, size_ratio, tiny_export, tiny_quantized_exports, demo_clip,
+        mtcnn_detector):
+    """--quantize fp16 / dynamic: every model holds fp16 / int8 weights (about 1/2 / 1/4 of the
+    fp32 file), and the tracker on them follows the fp32 TFLite tracker on the demo clip."""
+    from crct_tf.tracking.tflite_steps import TfliteSteps
+    _, fp32_folder = tiny_export
+    folder = tiny_quantized_exports[quantize]
+    constants = json.loads((folder / "crct_tflite.json").read_text())
+    assert constants["quantize"] == quantize
+    for name in ("bt", "fv", "fll"):
+        types = _tensor_types(folder / f"{name}.tflite")
+        assert weight_type in types and "float32" in types, (name, types)
+        assert not {"float16", "int8"} & _tensor_types(fp32_folder / f"{name}.tflite")
+        ratio = (folder / f"{name}.tflite").stat().st_size / \
+            (fp32_folder / f"{name}.tflite").stat().st_size
+        assert abs(ratio - size_ratio) < 0.1, (name, ratio)
+    frames = _frames(demo_clip, 10)
+    fp32, quantized = TfliteSteps(str(fp32_folder), num_threads=2), TfliteSteps(str(folder), 2)
+    expected = _track(fp32, fp32.constants, frames, mtcnn_detector)
+    got = _track(quantized, quantized.constants, frames, mtcnn_detector)
+    assert [r.status for r in got] == [r.status for r in expected] == ["tracked"] * 10
+    assert max(np.abs(a.landmarks - b.landmarks).max() for a, b in zip(got, expected)) <= 0.25
+    assert max(abs(a.face_score - b.face_score) for a, b in zip(got, expected)) <= 0.01
 
 
 @pytest.mark.slow
