@@ -36,7 +36,7 @@ DEFAULT_RUNTIME = "litert"                  # the commands' and load_tracker's d
 # The quantisation of the cached LiteRT models: the fastest whose landmarks stay within 0.003
 # median NME of the TF runtime on the demo clip (docs/speed.md; tests/test_litert_default.py).
 LITERT_QUANTIZE = "int8"
-LITERT_EXPORT_VERSION = 1                   # bump when deploy.tflite writes different models
+LITERT_EXPORT_VERSION = 2                   # bump when deploy.tflite writes different models
 MANIFEST = "manifest.json"                  # a weights bundle's manifest
 SAVED_MODEL_PB = "saved_model.pb"
 TFLITE_CONSTANTS = "crct_tflite.json"       # a TFLite export's constants

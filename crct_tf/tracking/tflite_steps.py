@@ -148,34 +148,55 @@ class TfliteSteps:
         self._bt = _Model(os.path.join(tflite_dir, models["bt"]), inputs["bt"], threads)
         self._fv = _Model(os.path.join(tflite_dir, models["fv"]), inputs["fv"], threads)
         self._fll = _Model(os.path.join(tflite_dir, models["fll"]), inputs["fll"], threads)
+        self._stages = {"crops": 0.0, "prewhiten": 0.0}
 
     def network_seconds(self):
         """{bt, fv, fll}: seconds spent inside each TFLite model so far (crops excluded)."""
         return {"bt": self._bt.seconds, "fv": self._fv.seconds, "fll": self._fll.seconds}
 
+    def stage_seconds(self):
+        """Seconds so far per stage of the step: {crops, prewhiten, bt, fv, fll}; the rest of
+        a step's time is Python (conversions, point maps, bookkeeping)."""
+        return dict(self._stages, **self.network_seconds())
+
+    def _timed(self, stage, start):
+        now = time.perf_counter()
+        self._stages[stage] += now - start
+        return now
+
     # -- stages: one face --------------------------------------------------------------------
 
     def _bt_one(self, frame, previous_frame, box, state):
         s = self.settings
+        start = time.perf_counter()
         window = cropping.square_context_box(box, s.bt_context)
-        current = self._prewhiten(cropping.crop_image(frame, window, s.input_size)[None])
-        previous = self._prewhiten(cropping.crop_image(previous_frame, window, s.input_size)[None])
+        current = crop_region(frame, window, s.input_size)[None]
+        previous = crop_region(previous_frame, window, s.input_size)[None]
+        start = self._timed("crops", start)
+        current, previous = self._prewhiten(current), self._prewhiten(previous)
+        self._timed("prewhiten", start)
         outputs = self._bt(previous, current, state[None])
         points = cropping.points_from_crop(
             _by_shape(outputs, (NUM_LANDMARKS, 2))[0], window, s.input_size)
-        return points, box_from_landmarks(points), _by_shape(outputs, self.state_shape)[0]
+        return points, box_from_landmarks(points), _by_shape(outputs, self.state_shape)[0].copy()
 
     def _fv_one(self, frame, landmarks, face_box):
         s = self.settings
+        start = time.perf_counter()
         windows = cropping.landmark_patch_boxes(landmarks, face_box, s.fv_patch_size,
                                                 s.fv_face_context, s.fv_face_size)
-        patches = cropping.crop_images(frame, windows, s.fv_patch_size)   # one cv2.remap
+        patches = crop_regions(frame, windows, s.fv_patch_size)       # one cv2.remap
+        self._timed("crops", start)
         return float(np.reshape(self._fv(patches[None])[0], [-1])[0])
 
     def _fll_one(self, frame, box):
         s = self.settings
+        start = time.perf_counter()
         window = cropping.square_context_box(box, s.fll_context)
-        crop = self._prewhiten(cropping.crop_image(frame, window, s.input_size)[None])
+        crop = crop_region(frame, window, s.input_size)[None]
+        start = self._timed("crops", start)
+        crop = self._prewhiten(crop)
+        self._timed("prewhiten", start)
         points = cropping.points_from_crop(self._fll(crop)[0][0], window, s.input_size)
         return points, box_from_landmarks(points)
 
@@ -216,7 +237,36 @@ class TfliteSteps:
 
 
 def _frame(image):
-    return np.asarray(image, np.float32)
+    """A frame as it comes (uint8 or float): the crops convert only the pixels they read."""
+    return np.asarray(image)
+
+
+def _region(image, windows, size):
+    """The part of `image` the crops of `windows` [N, 4] (to `size`) sample, in float32, and
+    its offset: the bilinear samples need the pixels from floor(first) to ceil(last) sample."""
+    height, width = image.shape[:2]
+    windows = np.asarray(windows, np.float64).reshape(-1, 4)
+    step = (windows[:, 2:] - windows[:, :2]) / size
+    first = windows[:, :2] + 0.5 * step
+    last = windows[:, :2] + (size - 0.5) * step
+    x0 = int(np.clip(np.floor(first[:, 0].min()), 0, width - 1))
+    y0 = int(np.clip(np.floor(first[:, 1].min()), 0, height - 1))
+    x1 = int(np.clip(np.ceil(last[:, 0].max()), 0, width - 1))
+    y1 = int(np.clip(np.ceil(last[:, 1].max()), 0, height - 1))
+    region = np.asarray(image[y0:y1 + 1, x0:x1 + 1], np.float32)
+    return region, np.array([x0, y0, x0, y0], np.float64)
+
+
+def crop_region(image, window, size):
+    """`cropping.crop_image` (same values) converting only the pixels it samples to float."""
+    region, offset = _region(image, window, size)
+    return cropping.crop_image(region, np.asarray(window, np.float64) - offset, size)
+
+
+def crop_regions(image, windows, size):
+    """`cropping.crop_images` (same values) converting only the pixels they sample to float."""
+    region, offset = _region(image, windows, size)
+    return cropping.crop_images(region, np.asarray(windows, np.float64) - offset, size)
 
 
 def _stack(out):
