@@ -24,6 +24,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import warnings
 
 CACHE_FILE = "cache.json"
@@ -97,11 +98,13 @@ def cached_models(folder, build, info=None, on_build=None):
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".building.", dir=parent)
     try:
+        started = time.perf_counter()
         built_info = build(staging) or {}
+        seconds = time.perf_counter() - started
         files = {name: sha256_of(os.path.join(staging, name))
                  for name in sorted(os.listdir(staging)) if name != CACHE_FILE}
         record = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "files": files,
-                  "info": info or {}, "build": built_info}
+                  "info": info or {}, "build": built_info, "build_seconds": round(seconds, 1)}
         with open(os.path.join(staging, CACHE_FILE), "w") as f:
             json.dump(record, f, indent=2)
         _swap_in(staging, folder)
