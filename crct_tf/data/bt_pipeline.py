@@ -21,8 +21,19 @@ import tensorflow as tf
 from crct_tf.geometry import cropping, tf_cropping
 from crct_tf.data import augment, common
 
+augment_lib = augment    # `make_bt_dataset`'s `augment` argument shadows the module
+
 SALT = 3
 DEFAULT_REGION_SIZE = 256
+# The box BT starts a training sequence from. Re3 trains from noisy boxes, and the tracker
+# re-initialises BT from MTCNN boxes mapped to landmark boxes (`detection.MtcnnBoxMap`), which are
+# off the true landmark box by several percent in centre, size and aspect; a BT that only ever
+# started from the exact box drifts on its first steps after a re-detection. With this
+# probability the first box is the true landmark box of frame 0 moved by up to
+# INIT_BOX_SHIFT of its size and rescaled by INIT_BOX_SCALE per axis (no noise without augment).
+INIT_BOX_NOISE_PROBABILITY = 0.5
+INIT_BOX_SHIFT = 0.10
+INIT_BOX_SCALE = (0.85, 1.15)
 # Region side over the BT crop's context: the BT crop of any frame (bt_context x its box, around
 # a box that may be off) stays inside a region 1.5 x that wide around the sequence's box.
 REGION_CONTEXT_FACTOR = 1.5
@@ -63,6 +74,19 @@ def bt_still_example(example, seed, settings, seq_len, region_size=DEFAULT_REGIO
                        region_context(settings))
 
 
+def noisy_init_box(landmarks, seed, probability=INIT_BOX_NOISE_PROBABILITY):
+    """The box [4] BT starts from: frame 0's landmark box, jittered with `probability`."""
+    box = augment.landmark_box(landmarks)
+    seeds = augment.split_seed(seed, 3)
+    centre, size = (box[:2] + box[2:]) / 2.0, box[2:] - box[:2]
+    centre = centre + size * tf.random.stateless_uniform([2], seeds[0], -INIT_BOX_SHIFT,
+                                                         INIT_BOX_SHIFT)
+    size = size * tf.random.stateless_uniform([2], seeds[1], *INIT_BOX_SCALE)
+    jittered = tf.concat([centre - size / 2.0, centre + size / 2.0], axis=0)
+    apply = tf.random.stateless_uniform([], seeds[2]) < probability
+    return tf.where(apply, jittered, box)
+
+
 def bt_crop_pair(prev_frames, cur_frames, prev_boxes, settings):
     """The crops of one BT step (eq. 2): X_{t-1} and X_t both cut with b_{t-1} plus context.
 
@@ -83,16 +107,20 @@ def bt_crop_pair(prev_frames, cur_frames, prev_boxes, settings):
 
 def _ensure_shapes(batch_size, seq_len, region_size):
     def fn(batch):
-        return {"frames": tf.ensure_shape(batch["frames"],
-                                          [batch_size, seq_len, region_size, region_size, 3]),
-                "landmarks": tf.ensure_shape(batch["landmarks"], [batch_size, seq_len, 68, 2])}
+        out = {"frames": tf.ensure_shape(batch["frames"],
+                                         [batch_size, seq_len, region_size, region_size, 3]),
+               "landmarks": tf.ensure_shape(batch["landmarks"], [batch_size, seq_len, 68, 2])}
+        if "init_box" in batch:
+            out["init_box"] = tf.ensure_shape(batch["init_box"], [batch_size, 4])
+        return out
     return fn
 
 
 def make_bt_dataset(source, settings, batch_size, seq_len, seed=0, augment=True, repeat=True,
                     shuffle_buffer=common.DEFAULT_SHUFFLE_BUFFER,
                     region_size=DEFAULT_REGION_SIZE):
-    """BT batches from stills: {"frames": uint8 [B, T, R, R, 3], "landmarks": [B, T, 68, 2]}.
+    """BT batches from stills: {"frames": uint8 [B, T, R, R, 3], "landmarks": [B, T, 68, 2],
+    "init_box": [B, 4] the box BT starts from (`noisy_init_box`; exact without augment)}.
 
     Args:
       source: `tf.data.Dataset` of dicts with `image` and `landmarks` (see `make_fll_dataset`).
@@ -105,8 +133,11 @@ def make_bt_dataset(source, settings, batch_size, seq_len, seed=0, augment=True,
 
     def example_fn(index, example_seed, example):
         del index
-        out = bt_still_example(example, example_seed, settings, seq_len, region_size, augment)
-        return {"frames": out["frames"], "landmarks": out["landmarks"]}
+        seeds = augment_lib.split_seed(example_seed, 2)
+        out = bt_still_example(example, seeds[0], settings, seq_len, region_size, augment)
+        init_box = noisy_init_box(out["landmarks"][0], seeds[1],
+                                  INIT_BOX_NOISE_PROBABILITY if augment else 0.0)
+        return {"frames": out["frames"], "landmarks": out["landmarks"], "init_box": init_box}
 
     dataset = common.batch_and_prefetch(stream, example_fn, batch_size)
     return dataset.map(_ensure_shapes(batch_size, seq_len, region_size))

@@ -253,7 +253,9 @@ class BTTask(Task):
         batch_size = tf.shape(frames)[0]
         p_own = own_prediction_probability(seq_len)
         state = tf.zeros([batch_size, STATE_PARTS, LSTM_UNITS])  # h_0
-        previous_box = tf_cropping.tf_box_from_landmarks(truth[:, 0])
+        # b_0: the batch's (possibly noisy) start box, else frame 0's true landmark box.
+        previous_box = batch["init_box"] if "init_box" in batch else \
+            tf_cropping.tf_box_from_landmarks(truth[:, 0])
         total, point_errors = 0.0, []
         for t in range(1, seq_len + 1):
             window = tf_cropping.tf_square_context_box(previous_box, context)

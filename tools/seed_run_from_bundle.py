@@ -1,0 +1,73 @@
+r"""Seeds a training run from a weights bundle, so that training fine-tunes the bundled networks.
+
+    python tools/seed_run_from_bundle.py --part bt --model_dir runs/robust_bt_ft [--weights DIR]
+    python -m crct_tf.train --flagfile=configs/robust_bt_ft.cfg      # resumes from the seed
+
+The bundled weights were trained from runs that are not shipped. This writes `model_dir` with the
+checkpoint a run of `--part` (bt or fll) would have at step 0 -- model, backbone, a fresh
+optimizer, step 0 -- holding the bundle's weights, so `python -m crct_tf.train --model_dir ...`
+"resumes" from them. The run must use --freeze_backbone (the seed's optimizer holds the task's
+own layers only), which keeps the backbone shared by BT and FLL; a seeded run that is not trained
+further packs the bundle's part unchanged:
+
+    python tools/seed_run_from_bundle.py --part fll --model_dir runs/bundled_fll
+    python -m crct_tf.export --format bundle --model_dir runs/robust_bt_ft \
+        --model_dir runs/bundled_fll --model_dir runs/robust_fv --export_dir outputs/bundle \
+        --dtype float16 --share_backbone
+
+Exit 2 with one line on bad input (an existing run folder, an unknown part).
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def seed_run(part, model_dir, weights=None, learning_rate=1e-4, lr_decay_steps=10_000):
+    import tensorflow as tf
+
+    from crct_tf.tracking.runtime import load_weights
+    from crct_tf.training import loop, run_setup, tasks
+    source = load_weights(weights)
+    task = tasks.get_task(part, source.settings,
+                          lambda size: run_setup.backbone_for("facenet", size),
+                          seq_bt=int(source.tracker["seq_bt"]), freeze_backbone=True)
+    task.build_model()
+    task.model.set_weights(getattr(source, part).get_weights())
+    config = loop.LoopConfig(model_dir=model_dir, steps=1, batch_size=1,
+                             learning_rate=learning_rate, lr_decay_steps=lr_decay_steps)
+    optimizer = loop.make_optimizer(config, task.trainable_variables())
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    checkpoint = tf.train.Checkpoint(model=task.model, optimizer=optimizer, step=step,
+                                     backbone=task.backbone)
+    manager = tf.train.CheckpointManager(
+        checkpoint, os.path.join(model_dir, loop.CHECKPOINT_SUBDIR), max_to_keep=3)
+    path = manager.save(checkpoint_number=0)
+    run_setup.write_run(model_dir, {"model": part, "backbone": "facenet",
+                                    "crop_settings": source.settings.to_dict(),
+                                    "seq_bt": int(source.tracker["seq_bt"]),
+                                    "seeded_from": os.path.abspath(weights or "bundled")})
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", required=True, choices=["bt", "fll"])
+    parser.add_argument("--model_dir", required=True)
+    parser.add_argument("--weights", default=None, help="bundle (default: the bundled weights)")
+    args = parser.parse_args(argv)
+    if os.path.exists(os.path.join(args.model_dir, "checkpoints")):
+        print(f"error: {args.model_dir} already holds checkpoints", file=sys.stderr)
+        return 2
+    try:
+        print(seed_run(args.part, args.model_dir, args.weights))
+    except (ValueError, RuntimeError, OSError) as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
