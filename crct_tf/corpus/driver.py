@@ -117,6 +117,13 @@ def _stop_workers(before):
             pass
 
 
+def _quiet_after_interruption(previous):
+    def hook(hook_args):
+        if not isinstance(hook_args.exc_value, Exception):
+            previous(hook_args)
+    return hook
+
+
 def _run_with_progress(options, worklist, do_fn, run_dir, total, label, every):
     """Runs the pipeline in a thread while this one counts records into a progress bar.
 
@@ -144,14 +151,11 @@ def _run_with_progress(options, worklist, do_fn, run_dir, total, label, every):
                 if done != bar.n:
                     bar.update(done - bar.n)
         except BaseException:
-            previous_hook = threading.excepthook
-            # The runner's threads report the stopped workers as errors: expected here.
-            threading.excepthook = lambda hook_args: None
-            try:
-                _stop_workers(before)
-                runner.join(10)
-            finally:
-                threading.excepthook = previous_hook
+            # The runner's threads report the stopped workers as errors, now or while the
+            # process exits: expected after an interruption, so not printed.
+            threading.excepthook = _quiet_after_interruption(threading.excepthook)
+            _stop_workers(before)
+            runner.join(10)
             raise
     return outcome.get("error")
 

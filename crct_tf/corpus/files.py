@@ -136,8 +136,9 @@ def table_part_name(relative):
 
 
 def output_suffixes(video, pts):
-    """The outputs of a complete video, as suffixes of OUT/<relative>: S.json last written."""
-    return [".csv"] + ([".mp4"] if video else []) + (["/annot"] if pts else []) + [".json"]
+    """The outputs of a complete video, as suffixes of OUT/<relative>: S.json is written last,
+    S/ is the folder of the .pts files."""
+    return [".csv"] + ([".mp4"] if video else []) + ([""] if pts else []) + [".json"]
 
 
 # What `TrackOutputs` writes before renaming (S.partial.csv, S.partial.mp4, S.partial/).

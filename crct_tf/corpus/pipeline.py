@@ -29,6 +29,10 @@ RECORDS = "records"
 WORKLIST = "worklist.jsonl"
 
 
+class VideoError(RuntimeError):
+    """A video that cannot be tracked (the message is one line naming it)."""
+
+
 def record_name(relative):
     return hashlib.sha1(relative.encode("utf-8")).hexdigest() + ".json"
 
@@ -122,6 +126,7 @@ class TrackVideos(beam.DoFn):
         from crct_tf.tracking import video_io, video_run
         args, remote_out = self.args, files.is_remote(self.output_dir)
         scratch = tempfile.mkdtemp(prefix="crct_corpus_")
+        spec = item["input"]
         try:
             spec = files.stage_input(item["input"], scratch)
             source = video_io.open_source(spec)
@@ -148,10 +153,14 @@ class TrackVideos(beam.DoFn):
             finally:
                 source.close()
             if remote_out:               # S.json last: its presence marks a complete video
-                for path in written:
+                for path in sorted(written, key=lambda p: p.endswith(".json")):
                     suffix = path[len(os.path.join(scratch, name)):]
                     files.publish(path, files.join(self.output_dir, item["relative"]) + suffix)
             return summary["frames"]
+        except Exception as e:
+            if spec != item["input"]:    # name the video, not its copy on this worker
+                raise VideoError(one_line(e).replace(spec, item["input"])) from None
+            raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
