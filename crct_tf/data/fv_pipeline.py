@@ -14,9 +14,10 @@ got, besides the still augmentations, an occluder over up to ~30 % of the face (
 eyes, a strip across the upper lip, a hand-like blob, a strip), a light gain of 0.4-1.4x and
 motion blur (`augment.hard_conditions`; negatives get the same, so these are no cue).
 Negatives: the shape shifted by 0.3-1 face width, scaled by 0.5x or 2x, turned by 60-180
-degrees, distorted point by point (20-40 %), moved to a random place (background, or another face
-in the photo), and flat patches. The band between (10-30 % shifts) is left out: those shapes
-are neither clearly on nor clearly off the face. The measured effect is in docs/robustness.md.
+degrees, distorted point by point (20-40 %), moved to a random place and resized 0.6-1.5x
+(background, or another face in the photo), and flat patches. The band between (10-30 %
+shifts) is left out: those shapes are neither clearly on nor clearly off the face. The
+measured effect is in docs/robustness.md.
 
 Patches are cut by `tf_cropping.tf_landmark_patches` with the box of the landmarks shown, as the
 tracker cuts them around BT's landmarks.
@@ -54,7 +55,8 @@ FAR_SHIFT = (0.3, 1.0)                  # fractions of the face box's larger sid
 SMALL_SCALE, LARGE_SCALE = (0.45, 0.6), (1.8, 2.2)
 TURN_DEGREES = (60.0, 180.0)
 DISTORT_SHIFT = (0.2, 0.4)
-ROBUST_NEGATIVE_WEIGHTS = (0.25, 0.15, 0.15, 0.1, 0.25, 0.1)  # far, scale, turn, distort, place, flat
+ROBUST_NEGATIVE_WEIGHTS = (0.2, 0.12, 0.12, 0.08, 0.38, 0.1)  # far, scale, turn, distort, place, flat
+PLACE_SCALE = (0.6, 1.5)                # a shape on background is also resized
 
 
 def shift_landmarks(landmarks, seed, fraction_range, per_point=False):
@@ -181,8 +183,9 @@ def _robust_shown_landmarks(example, seed, label):
             lambda: (scaled(), KIND_SCALE),
             lambda: (turned(), KIND_TURN),
             lambda: (shift_landmarks(points, seeds[4], DISTORT_SHIFT, True), KIND_DISTORT),
-            lambda: (random_position(points, shape, seeds[5], FAR_SHIFT[0]),
-                     KIND_RANDOM_POSITION),
+            lambda: (random_position(similarity_about_centre(
+                points, PLACE_SCALE[0] + (PLACE_SCALE[1] - PLACE_SCALE[0]) * u[3], 0.0),
+                shape, seeds[5], FAR_SHIFT[0]), KIND_RANDOM_POSITION),
             lambda: (points, KIND_FLAT),
         ])
 
