@@ -131,6 +131,13 @@ def _convert_networks(staging, weights_dir):
     return {"tensorflow": tf.__version__}
 
 
+def cache_folder(cache_dir=None, key=None):
+    """The cache entry of the converted networks: `<cache>/mtcnn-<weights key>-v<N>`."""
+    key = key or weights_key()
+    return os.path.join(cache_dir or litert_cache.cache_root(),
+                        f"mtcnn-{key[:16]}-v{CONVERTER_VERSION}")
+
+
 def ensure_models(cache_dir=None, progress=None):
     """The folder of the three LiteRT models, converting them on first use.
 
@@ -140,8 +147,7 @@ def ensure_models(cache_dir=None, progress=None):
     """
     weights_dir = package_weights_dir()
     key = weights_key(weights_dir)
-    folder = os.path.join(cache_dir or litert_cache.cache_root(),
-                          f"mtcnn-{key[:16]}-v{CONVERTER_VERSION}")
+    folder = cache_folder(cache_dir, key)
 
     def announce(reason):
         if progress is not None:
