@@ -320,3 +320,24 @@ def test_fv_looks_again_at_fll_points_with_several_faces(config, status):
     result = tracker.track(frame(BRIGHT))
     assert result.status == status
     assert result.face_score == pytest.approx(0.9 if status == TRACKED else 0.1)
+
+
+def test_redetect_on_same_with_two_faces(steps):
+    """FV rejects the right face at frame 2: MTCNN runs on that frame, eq. 8 gives the right
+    face its detection and the step runs again for it alone; the left face is untouched."""
+    moved = RIGHT + np.array([30, 0, 30, 0], np.float32)          # ratio 0.53 < T_B
+    script = {0: BOTH, 2: [(BOX, 0.95), (moved, 0.9)]}
+    counting = CountingSteps(steps)
+    detector = ScriptedDetector(script)
+    tracker = Tracker(counting, TrackerConfig(max_faces=2, redetect_on="same",
+                                              recheck_fll=False), detect=detector)
+    # Frame 2: the right side is dark around the old box, bright around the detection.
+    third = frame(BRIGHT, DARK)
+    third[:, 185:] = BRIGHT
+    results = run(tracker, detector, [frame(BRIGHT)] * 2 + [third] + [frame(BRIGHT)])
+    assert detector.calls == [0, 2]
+    assert counting.faces == [2, 2, 2, 1, 2]              # the re-run steps the right face only
+    assert [[(f.face_id, f.status) for f in r.faces] for r in results] == [
+        [(0, TRACKED), (1, TRACKED)]] * 4
+    assert results[2].faces[1].reinitialised and not results[2].faces[0].reinitialised
+    np.testing.assert_allclose(results[2].faces[1].box, moved, atol=1e-3)
