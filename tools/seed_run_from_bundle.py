@@ -30,6 +30,7 @@ def seed_run(part, model_dir, weights=None, learning_rate=1e-4, lr_decay_steps=1
 
     from crct_tf.tracking.runtime import load_weights
     from crct_tf.training import loop, run_setup, tasks
+    from crct_tf.weights.packaged import bundled_weights_dir
     source = load_weights(weights)
     task = tasks.get_task(part, source.settings,
                           lambda size: run_setup.backbone_for("facenet", size),
@@ -48,7 +49,8 @@ def seed_run(part, model_dir, weights=None, learning_rate=1e-4, lr_decay_steps=1
     run_setup.write_run(model_dir, {"model": part, "backbone": "facenet",
                                     "crop_settings": source.settings.to_dict(),
                                     "seq_bt": int(source.tracker["seq_bt"]),
-                                    "seeded_from": os.path.abspath(weights or "bundled")})
+                                    "seeded_from": os.path.abspath(weights or
+                                                                   bundled_weights_dir())})
     return path
 
 
