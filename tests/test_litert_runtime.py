@@ -147,22 +147,31 @@ def cache_root(tmp_path, monkeypatch):
 
 
 def test_first_run_converts_once_later_runs_load(tiny_weights, cache_root, monkeypatch):
-    """(dynamic-range models here, for speed: the default int8 adds a calibration on the demo
-    clip; the slow agreement test below runs it. The MTCNN conversion is tested on its own.)"""
+    """Offline, with no calibration data cached: the default int8 falls back to dynamic-range
+    models (no calibration; also the faster test). The MTCNN conversion is tested on its own."""
+    from crct_tf import assets
     from crct_tf.tracking import fast_mtcnn
+
+    def offline(name, force=False):
+        raise assets.AssetError(f"cannot download {name} (offline)")
+
     monkeypatch.setattr(fast_mtcnn, "ensure_models", lambda **kwargs: None)
-    load = functools.partial(runtimes.load_runtime, weights=tiny_weights, runtime="litert",
-                             quantize="dynamic")
+    monkeypatch.setattr(assets, "is_cached", lambda name: False)
+    monkeypatch.setattr(assets, "fetch", offline)
+    load = functools.partial(runtimes.load_runtime, weights=tiny_weights, runtime="litert")
     lines = []
     first = load(progress=lines.append)
     assert first.kind == "litert" and first.built
-    assert len(lines) == 1 and "converting BT, FV and FLL to LiteRT dynamic once" in lines[0]
+    assert len(lines) == 3, lines
+    assert "fetching the int8 calibration data" in lines[0]
+    assert "unavailable" in lines[1] and "offline" in lines[1]
+    assert "converting BT, FV and FLL to LiteRT dynamic once" in lines[2]
     assert first.models_dir.startswith(str(cache_root))
     manifest = open(os.path.join(tiny_weights, "manifest.json"), "rb").read()
     assert litert_cache.sha256_of_bytes(manifest)[:16] in os.path.basename(first.models_dir)
     assert first.steps.quantize == "dynamic"
-    again = load(progress=lines.append)
-    assert not again.built and again.models_dir == first.models_dir and len(lines) == 1
+    again = load(progress=lines.append)          # the fallback is cached: no fetch, no line
+    assert not again.built and again.models_dir == first.models_dir and len(lines) == 3
 
     # An altered cached model: detected, rebuilt, and the rebuilt one is what runs.
     path = os.path.join(first.models_dir, "fll.tflite")
@@ -170,7 +179,7 @@ def test_first_run_converts_once_later_runs_load(tiny_weights, cache_root, monke
         f.seek(os.path.getsize(path) // 2)
         f.write(b"\xff" * 64)
     rebuilt = load(progress=lines.append)
-    assert rebuilt.built and len(lines) == 2 and "failed their sha256 check" in lines[1]
+    assert rebuilt.built and "failed their sha256 check" in lines[-1]
     record = litert_cache.read_record(rebuilt.models_dir)
     assert record["files"]["fll.tflite"] == litert_cache.sha256_of(path)
     frame = np.full((144, 176, 3), 100, np.uint8)

@@ -89,7 +89,7 @@ def cached_models(folder, build, info=None, on_build=None):
       (folder, built): built is True when this call converted the models.
     """
     if read_record(folder) is not None:
-        _touch(folder)
+        touch(folder)
         return folder, False
     reason = "stale" if os.path.exists(folder) else "missing"
     if on_build is not None:
@@ -115,7 +115,7 @@ def cached_models(folder, build, info=None, on_build=None):
     return folder, True
 
 
-def _touch(folder):
+def touch(folder):
     """Marks an entry as used now (its record's mtime), for `_prune`."""
     try:
         os.utime(os.path.join(folder, CACHE_FILE))

@@ -36,6 +36,7 @@ DEFAULT_RUNTIME = "litert"                  # the commands' and load_tracker's d
 # The quantisation of the cached LiteRT models: the fastest whose landmarks stay within 0.003
 # median NME of the TF runtime on the demo clip (docs/speed.md; tests/test_litert_default.py).
 LITERT_QUANTIZE = "int8"
+CALIBRATION_ASSETS = ("demo_clip", "facenet_photos")   # what int8 calibration reads
 LITERT_EXPORT_VERSION = 2                   # bump when deploy.tflite writes different models
 MANIFEST = "manifest.json"                  # a weights bundle's manifest
 SAVED_MODEL_PB = "saved_model.pb"
@@ -217,7 +218,9 @@ def ensure_litert_models(weights=None, quantize=None, progress=None):
     The conversion (TensorFlow, the Keras models, int8 calibration on the demo clip and the
     bootstrap photos) runs with its console chatter hidden (shown if it fails); `progress` gets
     one line before it starts. It also converts the fast MTCNN's networks when they are not
-    cached yet, so a first run prints one line.
+    cached yet, so a first run prints one line. int8 calibrates on the `demo_clip` and
+    `facenet_photos` assets: when they are neither cached nor can be fetched (offline), the
+    models are converted to `dynamic` instead (no calibration; a line says so).
     """
     from crct_tf.tracking import litert_cache
     quantize = quantize or LITERT_QUANTIZE
@@ -225,11 +228,23 @@ def ensure_litert_models(weights=None, quantize=None, progress=None):
     manifest, raw = verified_manifest(weights)
     entry = litert_cache_dir(weights, quantize, raw)
     say = progress or _stderr_line
+    if litert_cache.read_record(entry) is not None:
+        litert_cache.touch(entry)
+        return entry, False
+    if quantize == "int8" and not _calibration_cached():
+        # Offline before (the dynamic fallback is cached): use it without trying to fetch;
+        # `python -m crct_tf.assets fetch` makes the next run convert to int8.
+        fallback = litert_cache_dir(weights, "dynamic", raw)
+        if litert_cache.read_record(fallback) is not None:
+            litert_cache.touch(fallback)
+            return fallback, False
+        if not _fetch_calibration(say):
+            quantize, entry = "dynamic", fallback
 
     def announce(reason):
         what = "the first run of these weights" if reason == "missing" else \
             "the cached models failed their sha256 check"
-        say(f"{what}: converting BT, FV and FLL to LiteRT {quantize} once (a minute or two) "
+        say(f"{what}: converting BT, FV and FLL to LiteRT {quantize} once (a few minutes) "
             f"into {entry}")
 
     def build(staging):
@@ -256,6 +271,26 @@ def ensure_litert_models(weights=None, quantize=None, progress=None):
                                f"{e.strerror or e}") from None
     except ImportError as e:
         raise RuntimeLoadError(f"the LiteRT conversion needs TensorFlow ({e})") from None
+
+
+def _calibration_cached():
+    from crct_tf import assets
+    return all(assets.is_cached(name) for name in CALIBRATION_ASSETS)
+
+
+def _fetch_calibration(say):
+    """Fetches the int8 calibration's assets; False (with a line) when that fails."""
+    from crct_tf import assets
+    missing = [name for name in CALIBRATION_ASSETS if not assets.is_cached(name)]
+    say(f"fetching the int8 calibration data first ({', '.join(missing)}; about 90 MB, once)")
+    try:
+        for name in missing:
+            assets.fetch(name)
+    except (assets.AssetError, OSError) as e:
+        say(f"the int8 calibration data is unavailable ({' '.join(str(e).split())[:160]}); "
+            f"converting to dynamic-range models instead (no calibration needed)")
+        return False
+    return True
 
 
 def _stderr_line(line):
