@@ -251,7 +251,8 @@ def build_row(examples, faces, frames=65, size=FRAME_SIZE, seed=SEED):
         frame = base.copy()
         for i, (person, x) in enumerate(zip(people, xs)):
             truth[f"face_{i}"].append(person.paste(
-                frame, (x + 6 * _wave(t, frames, 1.0, i), size[1] / 2 + 5 * _wave(t, frames, 1.3, i)),
+                frame, (x + 6 * _wave(t, frames, 1.0, i),
+                        size[1] / 2 + 5 * _wave(t, frames, 1.3, i)),
                 4 * _wave(t, frames, 0.9, i), 1.0))
         out.append(_noisy(frame, rng, NOISE_SIGMA))
     return Sequence(f"faces_{faces}", np.stack(out),
@@ -434,7 +435,8 @@ def time_faces(runtime, detect, counts=(1, 2, 4), frames=60, warmup=5, examples=
         timed = 1000.0 * np.asarray(seconds[warmup:])
         tracked = np.mean([sum(f.status == "tracked" for f in r.faces) for r in results[warmup:]])
         calls = sum(r.detector_calls for r in results[warmup:])
-        figures[n] = {"median_ms": float(np.median(timed)), "p90_ms": float(np.percentile(timed, 90)),
+        figures[n] = {"median_ms": float(np.median(timed)),
+                      "p90_ms": float(np.percentile(timed, 90)),
                       "mean_faces_tracked": float(tracked), "detector_calls": int(calls)}
         rows.append(f"| {n} | {np.median(timed):.1f} | {np.percentile(timed, 90):.1f} | "
                     f"{1000 / np.median(timed):.1f} | {tracked:.2f} | {calls} |")

@@ -3,7 +3,7 @@
     import crct_tf
     tracker = crct_tf.load_tracker()                 # the bundled weights, one face
     tracker = crct_tf.load_tracker(max_faces=4, smooth=True)
-    for rgb in frames:                               # RGB uint8 [H, W, 3], e.g. from OpenCV + cvtColor
+    for rgb in frames:                               # RGB uint8 [H, W, 3] (OpenCV: cvtColor)
         for face in tracker.track(rgb):              # or tracker.track(rgb, time_s)
             print(face.face_id, face.status, face.face_score, face.box, face.landmarks.shape,
                   face.pose)                         # pose: (yaw, pitch, roll) in degrees
