@@ -48,7 +48,7 @@ from crct_tf.tracking import video_io, video_run  # noqa: E402
 DEMO_OUTPUT_DIR = os.path.join("outputs", "demo")
 DEFAULT_OUTPUT_DIR = os.path.join("outputs", "tracks")
 # XLA-compiling the networks (--weights) costs 10-20 s once and saves 10-20 ms per frame on a
-# 2-core CPU (the README's "Speed" section): worth it from about a thousand frames, or with no known end.
+# 2-core CPU (docs/speed.md): worth it from about a thousand frames, or with no known end.
 JIT_MIN_FRAMES = 1000
 PROG = "track"
 

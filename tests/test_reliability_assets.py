@@ -1,5 +1,5 @@
 """`python -m crct_tf.assets` on a full disk, an unusable cache folder and a corrupted download
-(issue 9, the README's "Limits and errors" section). Offline: the offline_home fixture (conftest.py) points pip at a closed port."""
+(issue 9, docs/errors.md). Offline: the offline_home fixture (conftest.py) points pip at a closed port."""
 
 import errno
 import os

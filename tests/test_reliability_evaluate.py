@@ -1,4 +1,4 @@
-"""`python -m crct_tf.evaluate` on bad .pts, odd paths and a full disk (issue 9, the README's "Limits and errors" section)."""
+"""`python -m crct_tf.evaluate` on bad .pts, odd paths and a full disk (issue 9, docs/errors.md)."""
 
 import os
 import subprocess

@@ -1,5 +1,5 @@
 """`python -m crct_tf.export` on damaged bundles, a full disk, an unusable --export_dir, and a
-SavedModel of another model (issue 9, the README's "Limits and errors" section). Tiny stand-in backbone; the CLI cases
+SavedModel of another model (issue 9, docs/errors.md). Tiny stand-in backbone; the CLI cases
 run in one subprocess (absl flags of export and train cannot share a process)."""
 
 import json

@@ -1,4 +1,4 @@
-"""python -m crct_tf.track on bad input, full disks, odd paths and SIGTERM (issue 9, the README's "Limits and errors" section).
+"""python -m crct_tf.track on bad input, full disks, odd paths and SIGTERM (issue 9, docs/errors.md).
 
 Uses the stand-in networks of helpers.py (fast). Every bad case ends with exit 2 and one
 line on stderr, or a run that completes; never a traceback, never a complete-looking partial file.
@@ -207,7 +207,7 @@ def test_a_video_whose_frames_change_size(stand_ins, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_benchmark_memory_runs_and_memory_stays_flat():
-    """tools/benchmark_memory.py on short clips (the figures in the README's "Limits and errors" section are 1k / 10k)."""
+    """tools/benchmark_memory.py on short clips (the figures in docs/errors.md are 1k / 10k)."""
     import subprocess
     import sys
     proc = subprocess.run([sys.executable, str(REPO) + "/tools/benchmark_memory.py",

@@ -1,5 +1,5 @@
 """Training on interruptions, crashes mid-checkpoint, damaged checkpoints and unwritable folders
-(issue 9, the README's "Limits and errors" section). In-process with the tiny stand-in backbone (fast); the CLI's SIGTERM
+(issue 9, docs/errors.md). In-process with the tiny stand-in backbone (fast); the CLI's SIGTERM
 run is marked slow."""
 
 import errno

@@ -9,8 +9,8 @@ Importing this package registers the builders with TFDS:
 - `crct_bootstrap`: the project's own 118 facenet photos with teacher labels (no manual_dir).
 
 `2d` is the default config; `3da2d` reads 3D-aware 2D labels (`NNN/annot2/`, `<stem>_3d.pts`;
-see the README's "3DA-2D experiment" section). Each reads the user's download through TFDS `manual_dir` (see
-the README's "Datasets" section); `python -m crct_tf.datasets.build NAME --manual_dir DIR` prepares one.
+see docs/datasets.md). Each reads the user's download through TFDS `manual_dir` (see
+docs/datasets.md); `python -m crct_tf.datasets.build NAME --manual_dir DIR` prepares one.
 """
 
 from crct_tf.datasets import ibug300w  # noqa: F401  (registers "ibug300w")

@@ -9,7 +9,7 @@ Splits follow the photo folders: `train` (train/<person>/*.jpg) and `val` (val/<
 never trained on). The same five people appear in both splits, in different photos.
 
 Licence: dlib's 68-point model was trained on iBUG 300-W, whose licence excludes commercial use;
-weights trained on these labels carry the same restriction (see the README's "Training data" section).
+weights trained on these labels carry the same restriction (see docs/training.md).
 """
 
 import json

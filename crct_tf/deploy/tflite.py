@@ -1,6 +1,6 @@
 """Converts a weights bundle into TensorFlow Lite models of the per-frame network work.
 
-  python -m crct_tf.export --format tflite --weights checkpoints --export_dir exported/tflite \
+  python -m crct_tf.export --format tflite --export_dir exported/tflite \
       [--quantize none|fp16|dynamic|int8] [--overwrite]
 
 writes into the export folder:

@@ -9,7 +9,7 @@ One call of `FrameSteps.step` does lines 13-19 of Algorithm 1 for F faces of one
 
 Frames are uint8 [H, W, 3] RGB of any size (dynamic H, W: no retracing); the previous frame may
 have another size. FLL always runs and the tracker ignores its result when FV rejects: one graph
-with no branch, and FLL costs about one backbone pass (see the README's "Speed" section). The Keras models
+with no branch, and FLL costs about one backbone pass (see docs/speed.md). The Keras models
 run inside XLA-compiled inner functions (`jit_compile`); the crops (`CropAndResize`, which XLA
 cannot compile) stay outside them. BT receives both crops and runs its backbone on them as one
 batch of 2F (the model concatenates them).
@@ -94,7 +94,7 @@ class FrameSteps(tf.Module):
       settings: the `CropSettings` they were trained with.
       state_shape: BT's per-face state shape (default: read from the BT model, (4, 512)).
       jit_compile: run the networks under XLA: about 20 % less time per frame on CPU, for
-        10-20 s of compilation on the first call (the README's "Speed" section); worth it for long videos.
+        10-20 s of compilation on the first call (docs/speed.md); worth it for long videos.
 
     Attributes (tf.functions; frames uint8 [H, W, 3], boxes float32 [F, 4] in image pixels):
       step(frame, previous_frame, boxes, state) -> {"bt_landmarks", "bt_box", "p_face",
