@@ -15,7 +15,8 @@ eyes, a strip across the upper lip, a hand-like blob, a strip), a light gain of 
 motion blur (`augment.hard_conditions`; negatives get the same, so these are no cue).
 Negatives: the shape shifted by 0.3-1 face width, scaled by 0.5x or 2x, turned by 60-180
 degrees, distorted point by point (20-40 %), moved to a random place and resized 0.6-1.5x
-(background, or another face in the photo), and flat patches. The band between (10-30 %
+(background, or another face in the photo), the shape on a face-free clutter image (smooth
+noise and boxes), and flat patches. The band between (10-30 %
 shifts) is left out: those shapes are neither clearly on nor clearly off the face. The
 measured effect is in docs/robustness.md.
 
@@ -43,7 +44,7 @@ NEGATIVE_WEIGHTS = (0.5, 0.25, 0.25)
 # Kind codes in `fv_example`'s output.
 KIND_TRUE, KIND_SMALL_SHIFT, KIND_SHIFT, KIND_RANDOM_POSITION, KIND_FLAT = range(5)
 # The robust scheme's own kinds.
-KIND_JITTER, KIND_FAR_SHIFT, KIND_SCALE, KIND_TURN, KIND_DISTORT = range(5, 10)
+KIND_JITTER, KIND_FAR_SHIFT, KIND_SCALE, KIND_TURN, KIND_DISTORT, KIND_CLUTTER = range(5, 11)
 
 SCHEMES = ("paper", "robust")
 TRAINING_SCHEME = "robust"
@@ -55,7 +56,8 @@ FAR_SHIFT = (0.3, 1.0)                  # fractions of the face box's larger sid
 SMALL_SCALE, LARGE_SCALE = (0.45, 0.6), (1.8, 2.2)
 TURN_DEGREES = (60.0, 180.0)
 DISTORT_SHIFT = (0.2, 0.4)
-ROBUST_NEGATIVE_WEIGHTS = (0.2, 0.12, 0.12, 0.08, 0.38, 0.1)  # far, scale, turn, distort, place, flat
+# far, scale, turn, distort, place, flat, clutter
+ROBUST_NEGATIVE_WEIGHTS = (0.18, 0.1, 0.1, 0.07, 0.3, 0.08, 0.17)
 PLACE_SCALE = (0.6, 1.5)                # a shape on background is also resized
 
 
@@ -187,9 +189,33 @@ def _robust_shown_landmarks(example, seed, label):
                 points, PLACE_SCALE[0] + (PLACE_SCALE[1] - PLACE_SCALE[0]) * u[3], 0.0),
                 shape, seeds[5], FAR_SHIFT[0]), KIND_RANDOM_POSITION),
             lambda: (points, KIND_FLAT),
+            lambda: (random_position(points, shape, seeds[6], FAR_SHIFT[0]), KIND_CLUTTER),
         ])
 
     return tf.cond(label > 0, positive, negative)
+
+
+def clutter_image(shape, seed):
+    """A face-free image of `shape` [H, W, 3]: smooth noise at three scales plus a few boxes of
+    random colour (the edges of windows, seats, shelves), 0-255 float."""
+    seeds = augment.split_seed(seed, 8)
+    height, width = shape[0], shape[1]
+    out = tf.zeros([height, width, 3])
+    for k, cells in enumerate((4, 12, 40)):
+        grid = tf.random.stateless_uniform([1, cells, cells, 3], seeds[k], -1.0, 1.0)
+        weight = tf.random.stateless_uniform([], seeds[k + 3], 0.2, 1.0)
+        out += weight * tf.image.resize(grid, tf.stack([height, width]))[0]
+    base = tf.random.stateless_uniform([3], seeds[6], 40.0, 215.0)
+    out = base + 60.0 * out
+    boxes = tf.random.stateless_uniform([4, 7], seeds[7])
+    ys, xs = tf.meshgrid(tf.linspace(0.0, 1.0, height), tf.linspace(0.0, 1.0, width),
+                         indexing="ij")
+    for b in range(4):
+        x0, y0 = boxes[b, 0] * 0.8, boxes[b, 1] * 0.8
+        inside = (xs >= x0) & (xs <= x0 + 0.1 + 0.4 * boxes[b, 2]) & \
+                 (ys >= y0) & (ys <= y0 + 0.1 + 0.4 * boxes[b, 3])
+        out = tf.where(inside[..., None], 255.0 * boxes[b, 4:7], out)
+    return tf.clip_by_value(out, 0.0, 255.0)
 
 
 def fv_example(example, seed, label, settings, do_augment=True, scheme="paper"):
@@ -219,6 +245,12 @@ def fv_example(example, seed, label, settings, do_augment=True, scheme="paper"):
         shown, kind = _robust_shown_landmarks(example, seeds[1], label)
     else:
         shown, kind = _shown_landmarks(example, seeds[1], label)
+    if scheme == "robust":      # clutter negatives: the same shape on a face-free image
+        example = dict(example, image=tf.cond(
+            tf.equal(kind, KIND_CLUTTER),
+            lambda: tf.cast(clutter_image(tf.shape(example["image"]), seeds[2]),
+                            example["image"].dtype),
+            lambda: example["image"]))
     patches = tf_cropping.tf_landmark_patches(
         example["image"][None], shown[None], augment.landmark_box(shown)[None],
         patch_size=settings.fv_patch_size, face_context=settings.fv_face_context,
