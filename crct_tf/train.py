@@ -135,7 +135,8 @@ def main(argv):
             learning_rate=FLAGS.learning_rate, lr_decay_steps=FLAGS.lr_decay_steps,
             log_every=FLAGS.log_every, checkpoint_every=FLAGS.checkpoint_every,
             image_every=FLAGS.image_every, seed=FLAGS.seed)
-        _write_run_files(model_dir, settings, steps)
+        if strategy.extended.should_checkpoint:     # the chief, or the only worker
+            _write_run_files(model_dir, settings, steps)
         result = loop.train(
             task, config, strategy,
             init_fn=lambda task: run_setup.initialise(task, FLAGS.backbone, FLAGS.init_from),
@@ -152,8 +153,8 @@ def main(argv):
         logging.info("nothing left to train: %s is at step %d of %d (raise --steps to train on)",
                      model_dir, result["step"], steps)
     else:
-        logging.info("done: step %d, loss %.4f; checkpoints in %s", result["step"],
-                     result["loss"], model_dir)
+        logging.info("done: step %d, loss %.4f, weights sha256 %s; checkpoints in %s",
+                     result["step"], result["loss"], loop.weights_digest(task.model), model_dir)
 
 
 if __name__ == "__main__":

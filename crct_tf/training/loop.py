@@ -15,11 +15,22 @@ pretrained initialisation only without a checkpoint):
   4. every `log_every` steps: a log line with steps/s and TensorBoard scalars; a non-finite
      loss stops the run with an error naming the step; every `checkpoint_every` steps, at the end
      of a stage, at the end, and on SIGINT/SIGTERM: a checkpoint.
+
+Across workers (`multi_worker`, TF_CONFIG; docs/scale_out.md): every worker restores the chief's
+latest checkpoint from `model_dir` (which must be shared storage) and checks that all workers
+are at the same step; every worker saves at the same steps, the chief into `model_dir` and the
+others into temporary folders removed at once, and only the chief's TensorBoard events go to
+`model_dir` (the others' to a temporary folder); a SIGINT/SIGTERM is acted on at the next
+`log_every` step that all workers agree on, so that no worker waits for one that has left.
 """
 
+import contextlib
 import dataclasses
+import hashlib
 import os
+import shutil
 import signal
+import tempfile
 import time
 
 import keras
@@ -92,6 +103,93 @@ class _SignalFlag:
             signal.signal(signum, handler)
 
 
+class _Workers:
+    """What this process is in its strategy's cluster: the chief (or the only worker) or not.
+
+    The chief writes checkpoints and TensorBoard events into `model_dir`; the other workers
+    write theirs into temporary folders that are removed (a save has to run on every worker).
+    """
+
+    def __init__(self, strategy):
+        self.strategy = strategy
+        self.chief = bool(getattr(strategy.extended, "should_checkpoint", True))
+        self.multi = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        resolver = getattr(strategy, "cluster_resolver", None)
+        self.task = f"{getattr(resolver, 'task_type', None) or 'worker'}" \
+                    f"{getattr(resolver, 'task_id', None) or 0}"
+        self._sum = None
+
+    def sum(self, values):
+        """The sum over all replicas of every worker of these local numbers (float64)."""
+        values = tf.constant(values, tf.float64)
+        if not self.multi:
+            return values.numpy() * self.strategy.num_replicas_in_sync
+        if self._sum is None:
+            strategy = self.strategy
+
+            @tf.function
+            def all_reduce(local):
+                per_replica = strategy.run(lambda: tf.identity(local))
+                return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+            self._sum = all_reduce
+        return self._sum(values).numpy()
+
+    def check_same_step(self, step):
+        """TrainingError unless every worker restored the same step (a model_dir that is not
+        shared storage gives the workers different checkpoints)."""
+        if not self.multi:
+            return
+        total, squares = self.sum([float(step), float(step) ** 2])
+        if squares * self.strategy.num_replicas_in_sync != total ** 2:
+            raise TrainingError(f"the workers start from different steps (this one: {step}); "
+                                f"every worker must read the chief's checkpoints: put "
+                                f"--model_dir on storage they share")
+
+    def any_flag(self, flag):
+        """Whether any worker's flag is set (every worker calls this at the same step)."""
+        return self.sum([1.0 if flag else 0.0])[0] > 0
+
+    @contextlib.contextmanager
+    def summary_dir(self, model_dir):
+        if self.chief:
+            yield os.path.join(model_dir, SUMMARY_SUBDIR)
+            return
+        folder = tempfile.mkdtemp(prefix=f"crct_{self.task}_tensorboard_")
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class _Saver:
+    """Checkpoints: the chief's manager in model_dir; another worker writes into a temporary
+    folder and removes it."""
+
+    def __init__(self, checkpoint, manager, workers):
+        self.checkpoint, self.manager, self.workers = checkpoint, manager, workers
+
+    def save(self, number):
+        if self.workers.chief:
+            return self.manager.save(checkpoint_number=number)
+        folder = tempfile.mkdtemp(prefix=f"crct_{self.workers.task}_checkpoint_")
+        try:   # the very save the chief makes (its collectives, the save counter), elsewhere
+            return tf.train.CheckpointManager(self.checkpoint, folder, max_to_keep=1).save(
+                checkpoint_number=number)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def weights_digest(model):
+    """sha256 of a model's weights (names, shapes and values): equal on workers that hold the
+    same weights."""
+    digest = hashlib.sha256()
+    for variable in sorted(model.weights, key=lambda v: v.path):
+        value = np.asarray(variable.numpy())
+        digest.update(f"{variable.path}:{value.dtype}:{value.shape}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
+
+
 def make_optimizer(config, variables):
     """Adam with the step decay of `config`, its variables built (inside the strategy's scope)."""
     schedule = tf.keras.optimizers.schedules.ExponentialDecay(
@@ -132,31 +230,39 @@ def train(task, config, strategy, init_fn=None, dataset_fn=None, summary_images=
     if task.backbone is not None:
         slots["backbone"] = task.backbone   # its own slot: another run can read just this
     checkpoint = tf.train.Checkpoint(**slots)
-    manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(config.model_dir, CHECKPOINT_SUBDIR),
-        max_to_keep=config.keep_checkpoints)
-    if manager.latest_checkpoint:
+    workers = _Workers(strategy)
+    checkpoint_dir = os.path.join(config.model_dir, CHECKPOINT_SUBDIR)
+    manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir,
+                                         max_to_keep=config.keep_checkpoints) \
+        if workers.chief else None
+    state = tf.train.get_checkpoint_state(checkpoint_dir)  # the chief's, on every worker; a
+    latest = state.model_checkpoint_path if state else None  # damaged one is an error below
+    if latest:
         try:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            checkpoint.restore(latest).assert_existing_objects_matched()
         except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:  # IndexError: a
             # truncated data file ("Read less bytes than requested")
-            raise TrainingError(f"{manager.latest_checkpoint}: cannot restore "
+            raise TrainingError(f"{latest}: cannot restore "
                                 f"({str(e).splitlines()[0]})") from None
-        logging.info("resumed from %s at step %d", manager.latest_checkpoint, int(step.numpy()))
+        logging.info("resumed from %s at step %d", latest, int(step.numpy()))
     elif init_fn is not None:
         init_fn(task)
-    writer = tf.summary.create_file_writer(os.path.join(config.model_dir, SUMMARY_SUBDIR))
+    workers.check_same_step(int(step.numpy()))
+    saver = _Saver(checkpoint, manager, workers)
     first_step = int(step.numpy())
     last = {"step": first_step, "trained": 0, "loss": None}
-    with _SignalFlag() as flag, writer.as_default():
-        for seq_len, first, end in task.stages(config.steps):
-            if int(step.numpy()) >= end:
-                continue
-            loss = _run_stage(task, optimizer, strategy, step, seq_len, end, dataset_fn,
-                              config, manager, flag, summary_images)
-            manager.save(checkpoint_number=int(step.numpy()))
-            last = {"step": int(step.numpy()), "trained": int(step.numpy()) - first_step,
-                    "loss": loss}
+    with workers.summary_dir(config.model_dir) as summary_dir, _SignalFlag() as flag:
+        writer = tf.summary.create_file_writer(summary_dir)
+        with writer.as_default():
+            for seq_len, first, end in task.stages(config.steps):
+                if int(step.numpy()) >= end:
+                    continue
+                loss = _run_stage(task, optimizer, strategy, step, seq_len, end, dataset_fn,
+                                  config, saver, flag, summary_images, workers)
+                saver.save(int(step.numpy()))
+                last = {"step": int(step.numpy()), "trained": int(step.numpy()) - first_step,
+                        "loss": loss}
+        writer.close()
     return last
 
 
@@ -188,10 +294,17 @@ def make_step_fn(task, optimizer, strategy, seq_len, global_batch, seed):
     return step_fn
 
 
-def _run_stage(task, optimizer, strategy, step, seq_len, end, dataset_fn, config, manager, flag,
-               summary_images):
+def _run_stage(task, optimizer, strategy, step, seq_len, end, dataset_fn, config, saver, flag,
+               summary_images, workers):
     start = int(step.numpy())
     dataset = dataset_fn(seq_len, start * config.batch_size)
+    if workers.multi:
+        # Every worker reads the same stream of global batches and takes its share of each, so
+        # that a run sees the examples of a one-worker run and resumes at the same example.
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = \
+            tf.data.experimental.AutoShardPolicy.DATA
+        dataset = dataset.with_options(options)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
     step_fn = make_step_fn(task, optimizer, strategy, seq_len, config.batch_size, config.seed)
     stage = f"unroll {seq_len}" if seq_len else task.name
@@ -206,10 +319,15 @@ def _run_stage(task, optimizer, strategy, step, seq_len, end, dataset_fn, config
         if not np.isfinite(loss_value):
             raise TrainingError(f"non-finite loss ({loss_value}) at step {current} of "
                                 f"{config.model_dir}; the last good checkpoint is kept")
-        if flag.signum is not None:
-            manager.save(checkpoint_number=current)
-            raise Interrupted(flag.signum, current)
-        if current % config.log_every == 0 or current == end:
+        at_sync_point = current % config.log_every == 0 or current == end
+        if workers.multi:              # acted on where all workers are at the same step
+            stop = at_sync_point and workers.any_flag(flag.signum is not None)
+        else:
+            stop = flag.signum is not None
+        if stop:
+            saver.save(current)
+            raise Interrupted(flag.signum or signal.SIGTERM, current)
+        if at_sync_point:
             elapsed = max(time.time() - tick, 1e-9)
             rate = (current - tick_step) / elapsed
             learning_rate = float(optimizer.learning_rate.numpy()) if hasattr(
@@ -230,5 +348,5 @@ def _run_stage(task, optimizer, strategy, step, seq_len, end, dataset_fn, config
             if images is not None:
                 tf.summary.image("predictions", images, step=current, max_outputs=4)
         if current % config.checkpoint_every == 0:
-            manager.save(checkpoint_number=current)
+            saver.save(current)
     return loss_value
