@@ -35,6 +35,7 @@ Prints markdown (docs/speed.md shows a run). The machine is named with its load 
 shared machine compare the rows of one run, not runs.
 """
 
+import importlib
 import os
 import platform
 import resource
@@ -390,17 +391,19 @@ def _track_clip(steps, constants, frames, detect, warmup):
     detector = _TimedDetector(detect)
     tracker = Tracker.from_constants(timed_steps, constants, detect=detector)
     stages_before = getattr(steps, "stage_seconds", dict)()
-    frame_seconds, results, detector_marks = [], [], []
+    frame_seconds, cpu_seconds, results, detector_marks = [], [], [], []
     for frame in frames:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         results.append(tracker.track(frame))
         frame_seconds.append(time.perf_counter() - start)
+        cpu_seconds.append(time.process_time() - cpu)
         detector_marks.append(len(detector.seconds))
     stages_after = getattr(steps, "stage_seconds", dict)()
     timed = slice(warmup, None)
     detector_time = sum(detector.seconds[detector_marks[warmup - 1] if warmup else 0:])
     step_seconds = [r[0] for r in timed_steps.records]
     return {"frames": frame_seconds[timed], "first": frame_seconds[0],
+            "cpu": float(np.mean(cpu_seconds[timed])),
             "step": step_seconds[1:] if len(step_seconds) > 1 else step_seconds,
             "mtcnn_per_frame": detector_time / max(len(frames) - warmup, 1),
             "detector_calls": len(detector.seconds), "results": results,
@@ -515,7 +518,7 @@ def run_all(weights=None, frames=120, warmup=5, variants=VARIANTS, clip_names=CL
     try:
         if {"tf", "tf_xla"} & set(variants) and "tensorflow" not in sys.modules:
             with litert_cache.quiet_console():           # TensorFlow's start-up chatter
-                import tensorflow  # noqa: F401
+                importlib.import_module("tensorflow")
         cached = litert_cache.read_record(fast_mtcnn.cache_folder()) is not None
         start = time.perf_counter()
         models = fast_mtcnn.ensure_models()
@@ -563,15 +566,16 @@ def run_all(weights=None, frames=120, warmup=5, variants=VARIANTS, clip_names=CL
              f"{load_start} at the start and {_load_average()} at the end (1/5/15 min); "
              f"LiteRT threads {threads}; {frames} frames per clip, the first {warmup} not "
              f"timed", ""]
-    lines += ["### First-run costs (seconds)", "", "| runtime | what | s |", "|---|---|---|"]
-    lines += [f"| {who} | {what} | {seconds:.1f} |" for who, what, seconds in first_run]
+    lines += ["### First-run costs", "", "| runtime | what | s |", "|---|---|---|"]
+    lines += [f"| {who} | {what} | {seconds:.2f} |" for who, what, seconds in first_run]
     names = list(clips)
     lines += ["", "### Steady state: ms per frame of `tracker.track` (median; p90)", "",
               "| runtime | " + " | ".join(clips[c][0] for c in names) +
               " | step alone (" + names[0] + ") | MTCNN per frame (" +
-              ", ".join(names) + ") | landmarks: median NME vs tf (" +
+              ", ".join(names) + ") | CPU ms per frame, all threads (" + ", ".join(names) +
+              ") | landmarks: median NME vs tf (" +
               ", ".join(n for n in names if n != "noface") + ") |",
-              "|---" * (len(names) + 4) + "|"]
+              "|---" * (len(names) + 5) + "|"]
     reference = {c: results.get(("tf", c), {}).get("results") for c in names}
     for name in variants:
         cells = []
@@ -584,11 +588,12 @@ def run_all(weights=None, frames=120, warmup=5, variants=VARIANTS, clip_names=CL
         mtcnn = ", ".join(f"{1000 * results[name, c]['mtcnn_per_frame']:.1f}" for c in names)
         nme = ", ".join(_nme_text(results[name, c]["results"], reference[c])
                         for c in names if c != "noface")
+        cpu = ", ".join(f"{1000 * results[name, c]['cpu']:.1f}" for c in names)
         lines.append(f"| {results[name]} | " + " | ".join(cells) +
-                     f" | {step_cell} | {mtcnn} | {nme} |")
+                     f" | {step_cell} | {mtcnn} | {cpu} | {nme} |")
     if mp_cells:
         lines.append("| MediaPipe FaceMesh | " + " | ".join(f"{mp_cells[c]:.1f}" for c in names)
-                     + " | – | – | – |")
+                     + " | – | – | – | – |")
     else:
         lines += ["", f"MediaPipe: {why}; no MediaPipe column in this run."]
     counts = ", ".join(f"{c}: {results[variants[0], c]['tracked']}/{len(clips[c][1])} tracked, "
