@@ -81,6 +81,17 @@ def test_a_nan_in_the_batch_stops_training_naming_the_step(tmp_path):
                    dataset_fn=nan_dataset)
 
 
+def test_data_that_runs_out_is_a_clear_error(tmp_path):
+    def too_little(seq_len, first):             # two examples: no batch of four
+        return generated_batches("fll")(seq_len, first).unbatch().take(2).batch(
+            4, drop_remainder=True)
+
+    config = loop.LoopConfig(model_dir=str(tmp_path / "short"), steps=5, batch_size=4)
+    with pytest.raises(loop.TrainingError, match="ran out at step 1 .*batch size"):
+        loop.train(tiny_task("fll"), config, tf.distribute.OneDeviceStrategy("/cpu:0"),
+                   dataset_fn=too_little)
+
+
 def test_cli_writes_flags_and_run_files_and_resumes(tmp_path):
     model_dir = str(tmp_path / "smoke run é")
     args = ["--flagfile=configs/smoke.cfg", f"--model_dir={model_dir}", "--steps=4",

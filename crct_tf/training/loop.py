@@ -312,7 +312,12 @@ def _run_stage(task, optimizer, strategy, step, seq_len, end, dataset_fn, config
                  config.batch_size, strategy.num_replicas_in_sync)
     tick, tick_step, loss_value = time.time(), start, float("nan")
     while int(step.numpy()) < end:
-        loss, metrics = step_fn(iterator)
+        try:
+            loss, metrics = step_fn(iterator)
+        except tf.errors.OutOfRangeError:
+            raise TrainingError(
+                f"the training data ran out at step {int(step.numpy()) + 1} ({stage}): not one "
+                "more full batch; too few examples or sequences for the batch size") from None
         step.assign_add(1)
         current = int(step.numpy())
         loss_value = float(loss.numpy())
