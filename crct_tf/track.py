@@ -22,7 +22,7 @@ SIGTERM): the rows so far stay in S.partial.csv, exit code 130 / 143.
 
 The networks run on LiteRT by default (`--runtime litert`: int8 models with XNNPACK, crops cut
 in OpenCV, the fast MTCNN; docs/speed.md): the first run of a weights bundle converts them once
-(one progress line, a minute or two) into the cache folder, later runs load them in well under a
+(one progress line, a few minutes) into the cache folder, later runs load them in well under a
 second. `--runtime tf` runs the TF step on the weights (XLA from JIT_MIN_FRAMES frames on).
 With --saved_model the networks come from `python -m crct_tf.export`'s SavedModel (on tf), and
 no model-building or training code of crct_tf is imported; the same holds for --tflite_dir (TFLite

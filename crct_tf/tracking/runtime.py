@@ -12,7 +12,7 @@ Runtimes:
   litert  (`tflite` is its former name; the default of `python -m crct_tf.track` and
           `load_tracker`) BT, FV and FLL as LiteRT models with XNNPACK, crops in OpenCV. From a
           weights bundle, the models are converted on the first run (`LITERT_QUANTIZE`; one
-          progress line, a minute or two) and cached under `$CRCT_HOME/litert/`, keyed by the
+          progress line, a few minutes) and cached under `$CRCT_HOME/litert/`, keyed by the
           sha256 of the bundle's manifest (which holds the sha256 of every weights file); later
           runs check the bundle's files and every cached file against their sha256 and load in
           well under a second. A cache entry that fails its check is rebuilt, never used. From
@@ -34,7 +34,8 @@ from crct_tf.weights.packaged import bundled_weights_dir
 RUNTIMES = ("litert", "tf", "tflite")       # tflite: the former name of litert
 DEFAULT_RUNTIME = "litert"                  # the commands' and load_tracker's default
 # The quantisation of the cached LiteRT models: the fastest whose landmarks stay within 0.003
-# median NME of the TF runtime on the demo clip (docs/speed.md; tests/test_litert_default.py).
+# median NME of the TF runtime on the demo clip and the robustness sequences (docs/speed.md;
+# tests/test_litert_runtime.py).
 LITERT_QUANTIZE = "int8"
 CALIBRATION_ASSETS = ("demo_clip", "facenet_photos")   # what int8 calibration reads
 LITERT_EXPORT_VERSION = 2                   # bump when deploy.tflite writes different models
