@@ -42,8 +42,8 @@ def make_plan(input_spec, output_dir, video, pts, table, overwrite):
     base, paths = files.find_videos(input_spec, exclude=None if files.is_remote(output_dir)
                                     else output_dir)
     if not paths:
-        raise files.CorpusError(f"{input_spec}: no video files ({', '.join(files.VIDEO_EXTENSIONS)}) "
-                                f"found")
+        raise files.CorpusError(f"{input_spec}: no video files "
+                                f"({', '.join(files.VIDEO_EXTENSIONS)}) found")
     files.check_writable(output_dir)
     owners = {}
     for path in paths:

@@ -80,15 +80,16 @@ class TrackVideos(beam.DoFn):
         from crct_tf import track
         self._track = track
         if self.worker_threads:
-            if self.args.threads is None:
+            if self.args.threads is None:          # the LiteRT interpreters' threads
                 self.args.threads = self.worker_threads
-            track._import_tensorflow_quietly()
-            import tensorflow as tf
-            try:
-                tf.config.threading.set_intra_op_parallelism_threads(self.worker_threads)
-                tf.config.threading.set_inter_op_parallelism_threads(self.worker_threads)
-            except RuntimeError:       # TensorFlow already running in this process (in-memory runner)
-                pass
+            if getattr(self.args, "runtime", "tf") == "tf":
+                track._import_tensorflow_quietly()
+                import tensorflow as tf
+                try:
+                    tf.config.threading.set_intra_op_parallelism_threads(self.worker_threads)
+                    tf.config.threading.set_inter_op_parallelism_threads(self.worker_threads)
+                except RuntimeError:   # TensorFlow already running here (the in-memory runner)
+                    pass
         self._trackers = {}
         self._tracker_for(1)           # the tracker of short clips, built before the first video
 
@@ -167,9 +168,8 @@ class TrackVideos(beam.DoFn):
     def _write_table_part(self, item):
         csv_path = files.join(self.output_dir, item["relative"]) + ".csv"
         data = table.table_bytes(files.read_bytes(csv_path), item["relative"])
-        files.write_bytes_atomic(
-            files.join(self.output_dir, f"{files.TABLE_DIR}/{files.table_part_name(item['relative'])}"),
-            data)
+        part = f"{files.TABLE_DIR}/{files.table_part_name(item['relative'])}"
+        files.write_bytes_atomic(files.join(self.output_dir, part), data)
 
 
 def build(pipeline, worklist, do_fn):
