@@ -384,15 +384,27 @@ def motion_blur(example, seed, max_length=MAX_MOTION_BLUR, taps=MOTION_BLUR_TAPS
     return dict(example, image=_restore_dtype(out, image.dtype))
 
 
+def low_resolution(example, seed, factor=(0.25, 0.6)):
+    """The image shrunk by a factor in `factor` and enlarged back (a small, far face)."""
+    image = example["image"]
+    shape = tf.shape(image)
+    scale = tf.random.stateless_uniform([], seed, *factor)
+    small = tf.maximum(tf.cast(tf.cast(shape[:2], tf.float32) * scale, tf.int32), 8)
+    out = tf.image.resize(tf.image.resize(tf.cast(image, tf.float32), small), shape[:2])
+    return dict(example, image=_restore_dtype(out, image.dtype))
+
+
 def hard_conditions(example, seed, occlude_probability=0.5, dark_probability=0.4,
-                    blur_probability=0.3):
-    """What a tracked face goes through: an occluder, low or high light, motion blur."""
-    seeds = split_seed(seed, 6)
+                    blur_probability=0.3, low_resolution_probability=0.25):
+    """What a tracked face goes through: an occluder, low or high light, motion blur, a face
+    seen small."""
+    seeds = split_seed(seed, 8)
 
     def maybe(probability, which, fn, ex):
         apply = tf.random.stateless_uniform([], seeds[which]) < probability
-        return tf.cond(apply, lambda: fn(ex, seeds[which + 3]), lambda: dict(ex))
+        return tf.cond(apply, lambda: fn(ex, seeds[which + 4]), lambda: dict(ex))
 
     example = maybe(occlude_probability, 0, face_occluder, example)
     example = maybe(dark_probability, 1, light_gain, example)
+    example = maybe(low_resolution_probability, 3, low_resolution, example)
     return maybe(blur_probability, 2, motion_blur, example)

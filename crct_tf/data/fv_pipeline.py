@@ -12,7 +12,8 @@ percent off -- and reject a shape that is not on the face. Positives: the true l
 jittered (shift up to 10 % of the face box, scale 0.9-1.1x, turn up to 10 degrees), on images that
 got, besides the still augmentations, an occluder over up to ~30 % of the face (a bar over the
 eyes, a strip across the upper lip, a hand-like blob, a strip), a light gain of 0.4-1.4x and
-motion blur (`augment.hard_conditions`; negatives get the same, so these are no cue).
+motion blur, low resolution (`augment.hard_conditions`; negatives get the same, so these are no
+cue).
 Negatives: the shape shifted by 0.3-1 face width, scaled by 0.5x or 2x, turned by 60-180
 degrees, distorted point by point (20-40 %), moved to a random place and resized 0.6-1.5x
 (background, or another face in the photo), the shape on a face-free clutter image (smooth
@@ -57,7 +58,7 @@ SMALL_SCALE, LARGE_SCALE = (0.45, 0.6), (1.8, 2.2)
 TURN_DEGREES = (60.0, 180.0)
 DISTORT_SHIFT = (0.2, 0.4)
 # far, scale, turn, distort, place, flat, clutter
-ROBUST_NEGATIVE_WEIGHTS = (0.18, 0.1, 0.1, 0.07, 0.3, 0.08, 0.17)
+ROBUST_NEGATIVE_WEIGHTS = (0.15, 0.1, 0.1, 0.05, 0.33, 0.07, 0.2)
 PLACE_SCALE = (0.6, 1.5)                # a shape on background is also resized
 
 
