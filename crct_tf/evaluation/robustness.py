@@ -561,8 +561,9 @@ def format_table(rows):
                              f"({r['max_changes_per_event']}) / {r['detector_per_100']:.0f}")
         crct, fll = by.get((name, "crct")), by.get((name, "fll_mt"))
         if crct is not None:
+            occluded = crct["fv_reject_truth_occluded"]
             cells.append(f"{crct['fv_reject_truth']:.0%} "
-                         f"({_fmt(crct['fv_reject_truth_occluded'], '%.0f%%' if False else '%.2f')})")
+                         f"({'–' if occluded is None else format(occluded, '.0%')})")
         else:
             cells.append("–")
         if crct is not None and fll is not None:
