@@ -9,8 +9,10 @@ and backwards, each clip starting at another frame), warms the networks' caches 
 untimed run, then runs the command once per worker count into a fresh output folder and
 reads its corpus_summary.json. Figures per run: videos/min over the pipeline's time (the
 summary's `seconds`: worker start-up, tracking and shutdown) and over the command's wall time,
-the speed-up over the first worker count, and the load average of the machine before and
-after (on a machine shared with other work the figures are only as good as that load). Flags
+the speed-up over the first worker count, the CPU seconds of the run's processes and the cores
+they had on average, the cores other work used meanwhile (from /proc/stat), and the load
+average before and after: on a machine shared with other work the figures are only as good as
+the cores the run got. Flags
 after `--` go to track_corpus (tracking flags such as --runtime or --mode). Writes the figures
 as JSON with --json.
 """
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -63,21 +66,42 @@ def cpu_name():
     return platform.processor() or "unknown"
 
 
+def cpu_times():
+    """(busy, total) jiffies of the whole machine since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]                     # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
 def run(corpus, out, workers, extra):
     command = [sys.executable, "-m", "crct_tf.track_corpus", "--input", corpus,
                "--output_dir", out, "--num_workers", str(workers), *extra]
     load_before = os.getloadavg()[0]
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy0, total0 = cpu_times()
     start = time.monotonic()
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     wall = time.monotonic() - start
+    busy1, total1 = cpu_times()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own_cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
     if result.returncode != 0:
         raise SystemExit(f"track_corpus with {workers} workers failed:\n{result.stderr[-3000:]}")
     with open(os.path.join(out, "corpus_summary.json")) as f:
         summary = json.load(f)
     if summary["failed"] or summary["tracked"] != summary["videos"]:
         raise SystemExit(f"not every clip was tracked: {summary}")
+    cores = os.cpu_count() or 1
     return {"workers": workers, "videos": summary["videos"], "frames": summary["frames"],
             "pipeline_s": summary["seconds"], "wall_s": round(wall, 1),
+            "video_s": summary.get("video_seconds"),
+            # CPU seconds of this run's processes, and the cores they had on average
+            "cpu_s": round(own_cpu, 1), "own_cores": round(own_cpu / wall, 2),
+            # how busy the whole machine was meanwhile (this run and everything else)
+            "machine_busy": round((busy1 - busy0) / max(1, total1 - total0), 2),
+            "other_cores": round(max(0.0, (busy1 - busy0) / max(1, total1 - total0) * cores
+                                     - own_cpu / wall), 2),
             "videos_per_min": round(60.0 * summary["videos"] / summary["seconds"], 2),
             "videos_per_min_wall": round(60.0 * summary["videos"] / wall, 2),
             "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2)}
@@ -109,13 +133,14 @@ def main():
     print(f"{machine['cpu']}, {machine['cores']} cores; {args.clips} clips x {args.frames} "
           f"frames; flags {' '.join(args.extra) or '(defaults)'}")
     print("| workers | pipeline s | videos/min | speed-up | wall s | videos/min (wall) | "
-          "load before / after |")
-    print("|---|---|---|---|---|---|---|")
+          "CPU s | cores used by the run | cores used by other work | load before / after |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         speedup = row["videos_per_min"] / rows[0]["videos_per_min"]
         row["speedup"] = round(speedup, 2)
         print(f"| {row['workers']} | {row['pipeline_s']:.1f} | {row['videos_per_min']:.2f} | "
               f"{speedup:.2f}x | {row['wall_s']:.1f} | {row['videos_per_min_wall']:.2f} | "
+              f"{row['cpu_s']:.0f} | {row['own_cores']:.2f} | {row['other_cores']:.2f} | "
               f"{row['load_before']:.1f} / {row['load_after']:.1f} |")
     if args.json:
         with open(args.json, "w") as f:

@@ -216,7 +216,8 @@ def summarize(plan, records, seconds, error=None):
                "seconds": round(seconds, 1),
                "videos_per_minute": round(60.0 * len(tracked) / seconds, 2)
                if tracked and seconds > 0 else None,
-               "frames": sum(r["frames"] or 0 for r in tracked)}
+               "frames": sum(r["frames"] or 0 for r in tracked),
+               "video_seconds": round(sum(r.get("seconds") or 0 for r in records.values()), 1)}
     if error is not None:
         processed = {r["relative"] for r in records.values()}
         summary["error"] = pipeline.one_line(error) if isinstance(error, Exception) else \
