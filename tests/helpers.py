@@ -309,3 +309,34 @@ def train_cli(*args, **kwargs):
     """`python -m crct_tf.train ARGS` as a running subprocess (stdout and stderr piped)."""
     return subprocess.Popen([sys.executable, "-m", "crct_tf.train", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+# -- a 300-VW tree of the demo clip's real face ------------------------------------------------------
+
+DEMO_TEACHER_DIR = REPO / "tests" / "data" / "demo_teacher" / "annot"
+
+
+def make_demo_vw300_tree(root, demo_clip, videos=("001", "002", "114", "203", "410")):
+    """300-VW layout whose every video is the demo clip's first 8 frames (a real face), with the
+    stored teacher labels as annot/ (and annot2/, for the 3DA-2D recipe). 001 and 002 are
+    training videos, 114, 203 and 410 test videos of categories 1, 2 and 3."""
+    import shutil
+    from crct_tf.tracking.video_io import open_source
+    labels = sorted(DEMO_TEACHER_DIR.glob("*.pts"))
+    source = open_source(demo_clip)
+    frames = [f.rgb for _, f in zip(range(len(labels)), source)]
+    source.close()
+    for video in videos:
+        folder = os.path.join(root, video)
+        os.makedirs(folder)
+        height, width = frames[0].shape[:2]
+        writer = cv2.VideoWriter(os.path.join(folder, "vid.avi"),
+                                 cv2.VideoWriter_fourcc(*"MJPG"), 25, (width, height))
+        for rgb in frames:
+            writer.write(rgb[:, :, ::-1])
+        writer.release()
+        for annot in ("annot", "annot2"):
+            os.makedirs(os.path.join(folder, annot))
+            for label in labels:
+                shutil.copy(label, os.path.join(folder, annot, label.name))
+    return root

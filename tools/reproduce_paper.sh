@@ -25,6 +25,11 @@
 #                 tests/data/ijcv2018_errors; set it to "" to leave the row out)
 #   IBUG300W_3D_DIR, MENPO_3D_DIR   where the 300-W / Menpo images with <stem>_3d.pts labels are
 #                 (default: IBUG300W_DIR, MENPO_DIR)
+#   TRAIN_FLAGS   extra flags for every `python -m crct_tf.train` run, after the config's (so they
+#                 win), e.g. "--steps=2 --steps_per_stage=1 --batch_size=2 --backbone=tiny": a dry
+#                 run of the whole recipe in minutes on a tiny generated tree, as
+#                 tests/test_reproduce_paper.py does
+#   TRACK_FLAGS   extra flags for every `python -m crct_tf.track` run, e.g. "--runtime tf"
 #
 # Each stage skips nothing and overwrites its own outputs; run the stages one by one to resume.
 # "all" runs Tables I and II; "table3" runs the five *_3d stages.
@@ -55,6 +60,8 @@ IBUG300W_3D_DIR="${IBUG300W_3D_DIR:-$IBUG300W_DIR}"
 MENPO_3D_DIR="${MENPO_3D_DIR:-$MENPO_DIR}"
 IJCV_ERRORS="${IJCV_ERRORS-tests/data/ijcv2018_errors}"
 STAGE="${1:-all}"
+read -r -a TRAIN_EXTRA <<< "${TRAIN_FLAGS:-}"
+read -r -a TRACK_EXTRA <<< "${TRACK_FLAGS:-}"
 mkdir -p "$WORK_DIR"
 
 # The 64 test videos of 300-VW categories 1, 2 and 3.
@@ -86,7 +93,7 @@ prepare() {
 #    runs the whole curriculum 2 -> ... -> N in one --model_dir.
 # ---------------------------------------------------------------------------------------------
 train() {
-  local common=(--data_dir "$TFDS_DIR")
+  local common=(--data_dir "$TFDS_DIR" ${TRAIN_EXTRA[@]+"${TRAIN_EXTRA[@]}"})
   python -m crct_tf.train --flagfile=configs/fll.cfg "${common[@]}" \
     --manual_dir "$IBUG300W_DIR,$MENPO_DIR" --model_dir "$WORK_DIR/runs/fll"
   python -m crct_tf.train --flagfile=configs/fv.cfg "${common[@]}" \
@@ -119,7 +126,7 @@ track_all() {   # track_all NAME MODE BUNDLE [ANNOT_DIR]: the test videos that h
     if [[ ! -d "$VW300_DIR/$v/$annot" ]]; then skipped+=("$v"); continue; fi
     python -m crct_tf.track --input "$VW300_DIR/$v/vid.avi" --weights "$bundle" \
       --mode "$mode" --init_box "$(gt_box "$v" "$annot")" --save_pts --no_video --overwrite \
-      --output_dir "$WORK_DIR/preds/$name"
+      --output_dir "$WORK_DIR/preds/$name" ${TRACK_EXTRA[@]+"${TRACK_EXTRA[@]}"}
   done
   if (( ${#skipped[@]} )); then
     echo "reproduce_paper.sh: $name: ${#skipped[@]} test videos without $annot/ not tracked:" \
@@ -140,13 +147,23 @@ track() {
 # ---------------------------------------------------------------------------------------------
 # 5. Evaluation: tables printed, results.json and plots under results/.
 # ---------------------------------------------------------------------------------------------
+add_landmarks() {   # add_landmarks ARRAY NAME: appends --pred_dir preds/NAME to ARRAY, unless
+  local -n list=$1  # that tracker wrote no landmarks at all (then says so)
+  local dir="$WORK_DIR/preds/$2"
+  if compgen -G "$dir/*/annot/*.pts" > /dev/null; then
+    list+=(--pred_dir "$dir")
+  else
+    echo "reproduce_paper.sh: $2 tracked no frame (no $dir/*/annot/*.pts); left out" >&2
+  fi
+}
+
 evaluate() {
   local n table1=() table2=() reference=()
   for n in $SEQ_LENGTHS; do
     table1+=(--pred_dir "$WORK_DIR/preds/BT_$n")
-    table2+=(--pred_dir "$WORK_DIR/preds/CRCT_$n")
+    add_landmarks table2 "CRCT_$n"
   done
-  table2+=(--pred_dir "$WORK_DIR/preds/FLL_MT")
+  add_landmarks table2 FLL_MT
   if [[ -n "${IJCV_ERRORS:-}" ]]; then       # ME_CFSS, reported under "all" per file
     for n in 1 2 3; do                       # the repository keeps them gzipped (.txt.gz)
       local errors="$IJCV_ERRORS/tracking_meem_cfss_category$n.txt"
@@ -192,7 +209,7 @@ prepare_3d() {
 }
 
 train_3d() {    # configs/*_3d.cfg: FLL and FV on 3DA-2D images, BT on the annot2/ videos
-  local common=(--data_dir "$TFDS_DIR")
+  local common=(--data_dir "$TFDS_DIR" ${TRAIN_EXTRA[@]+"${TRAIN_EXTRA[@]}"})
   python -m crct_tf.train --flagfile=configs/fll_3d.cfg "${common[@]}" \
     --manual_dir "$IBUG300W_3D_DIR,$MENPO_3D_DIR" --model_dir "$WORK_DIR/runs/fll_3d"
   python -m crct_tf.train --flagfile=configs/fv_3d.cfg "${common[@]}" \
@@ -223,8 +240,8 @@ track_3d() {    # the test videos with annot2/, started from their first 3DA-2D 
 
 evaluate_3d() {
   local n table3=()
-  for n in $SEQ_LENGTHS; do table3+=(--pred_dir "$WORK_DIR/preds/CRCT_${n}_3D"); done
-  table3+=(--pred_dir "$WORK_DIR/preds/FLL_MT_3D")
+  for n in $SEQ_LENGTHS; do add_landmarks table3 "CRCT_${n}_3D"; done
+  add_landmarks table3 FLL_MT_3D
   # Table III: AUC (NME <= 0.08) / FR % per category against NNN/annot2/; the tracker wrote its
   # predictions to NNN/annot/, hence --pred_annot_dir annot.
   #                 category 1      category 2      category 3
