@@ -83,13 +83,15 @@ def weights_key(weights_dir=None):
 
 def _convert_networks(staging, weights_dir):
     """Builds the package's P/R/O-Net with its weights and writes them as LiteRT models."""
-    import joblib
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2)
     from mtcnn.network.onet import ONet
     from mtcnn.network.pnet import PNet
     from mtcnn.network.rnet import RNet
+    # The package's own loader reads its weight files (joblib inside the package: the
+    # documented third-party exception; the files' sha256 is the cache key above).
+    from mtcnn.utils.tensorflow import load_weights
 
     def pnet(m, x):
         x = m.maxpool1(m.prelu1(m.conv1(x)))
@@ -121,7 +123,7 @@ def _convert_networks(staging, weights_dir):
     for name, (network, forward, shape) in specs.items():
         model = network()
         model.build()
-        model.set_weights(joblib.load(os.path.join(weights_dir, WEIGHT_FILES[name])))
+        model.set_weights(load_weights(os.path.join(weights_dir, WEIGHT_FILES[name])))
         function = tf.function(lambda x, m=model, f=forward: f(m, x),
                                input_signature=[tf.TensorSpec(shape, tf.float32, name="image")])
         frozen = convert_variables_to_constants_v2(function.get_concrete_function())
