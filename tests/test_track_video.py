@@ -170,8 +170,10 @@ def untrained_bundle_dir(tmp_path_factory):
 
 def test_real_tracker_on_the_demo_clip(untrained_bundle_dir, demo_clip, tmp_path):
     out = tmp_path / "demo"
+    # --runtime tf: the default (LiteRT) would first convert this one-off bundle to int8, which
+    # takes minutes; the default runtime's own tests use the tiny backbone.
     assert _main("--input", demo_clip, "--weights", untrained_bundle_dir, "--output_dir", out,
-                 "--max_frames", 12, "--name", "demo", "--save_pts") == 0
+                 "--max_frames", 12, "--name", "demo", "--save_pts", "--runtime", "tf") == 0
     rows = _rows(out / "demo.csv")[1:]
     assert [int(r[0]) for r in rows] == list(range(12))
     assert all(r[2] == "tracked" for r in rows)                 # found on the first frame
