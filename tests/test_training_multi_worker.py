@@ -2,7 +2,7 @@
 
 Two `python -m crct_tf.train` processes (CPU only, TF_CONFIG with free ports) train the smoke
 configuration (tiny backbone, generated faces). Both are killed (SIGTERM, one after the other)
-in the middle, and started again: they stop at one step they agree on, resume from the chief's
+in the middle and started again: they stop at one step they agree on, resume from the chief's
 last checkpoint, finish with the same weights, and only the chief writes into --model_dir.
 """
 
@@ -99,16 +99,20 @@ def test_two_workers_train_resume_and_agree(tmp_path):
             assert time.monotonic() < deadline, "no checkpoint in time"
             time.sleep(0.1)
         workers[1][0].send_signal(signal.SIGTERM)
-        time.sleep(0.5)
+        time.sleep(0.2)
         workers[0][0].send_signal(signal.SIGTERM)
     finally:
         codes = _wait(workers)
-    assert codes == [128 + signal.SIGTERM] * 2, \
-        "\n".join(_text(log)[-3000:] for _, log in workers)
+    # Both stop at the next step they agree on and save there. The chief may get its signal
+    # after that stop, while it exits: then the signal ends it (the checkpoint is written).
+    tails = "\n".join(_text(log)[-3000:] for _, log in workers)
+    assert codes[1] == 128 + signal.SIGTERM and codes[0] in (128 + signal.SIGTERM,
+                                                            -signal.SIGTERM), tails
     stopped = [re.findall(r"interrupted by signal \d+ at step (\d+)", _text(log))
                for _, log in workers]
-    assert stopped[0] == stopped[1] and len(stopped[0]) == 1     # the same step on both
-    stop_step = int(stopped[0][0])
+    assert len(stopped[1]) == 1, tails
+    assert stopped[0] in ([], stopped[1]), tails                # the same step on both
+    stop_step = int(stopped[1][0])
     assert stop_step % EVERY == 0 and EVERY <= stop_step < STEPS
     assert _latest_step(model_dir) == stop_step
     first_chief = workers[0][0].pid
