@@ -51,8 +51,9 @@ def parse_args(argv):
     p.add_argument("--runner", default=DIRECT, help="Beam runner (default: DirectRunner, local "
                    "and embedded, in multi-processing mode); FlinkRunner, SparkRunner, "
                    "DataflowRunner, PortableRunner with their pipeline options")
-    p.add_argument("--worker_threads", type=int, help="TensorFlow / TFLite threads per worker "
-                   "(default with the local runner: cores / workers; else TensorFlow's default)")
+    p.add_argument("--worker_threads", type=int, help="TensorFlow / LiteRT threads per worker "
+                   "(default with the local runner: cores / workers, also for --threads; else "
+                   "the runtime's default)")
     p.add_argument("--table", action="store_true", help="also write OUT/corpus_table/, one "
                    "Parquet dataset of every CSV row (video, frame, face_id, status, score, box, "
                    "68 points)")
