@@ -154,6 +154,46 @@ def test_fv_examples_have_the_stated_kinds_and_patches():
     assert kinds == set(range(5))
 
 
+def test_robust_fv_examples_label_and_place_each_kind():
+    """The robust scheme: positives are the true or slightly jittered shape; each negative kind
+    is where its constants say (far shifts far, the 'below' shape under the face and smaller)."""
+    stream = common.seeded_stream(synthetic.synthetic_faces(8), 0, fv_pipeline.SALT)
+    kinds = set()
+    for index, seed, example in stream.take(160):
+        label = fv_pipeline._label(index, 0.5)
+        out = fv_pipeline.fv_example(example, seed, label, SETTINGS, do_augment=False,
+                                     scheme="robust")
+        kind, true, shown = int(out["kind"]), example["landmarks"].numpy(), out["landmarks"].numpy()
+        kinds.add(kind)
+        assert int(out["label"]) == int(kind in (fv_pipeline.KIND_TRUE, fv_pipeline.KIND_JITTER))
+        low, high = true.min(0), true.max(0)
+        side = float((high - low).max())
+        centre_shift = (shown.min(0) + shown.max(0)) / 2 - (low + high) / 2
+        shown_side = float((shown.max(0) - shown.min(0)).max())
+        if kind == fv_pipeline.KIND_TRUE:
+            np.testing.assert_allclose(shown, true, atol=1e-4)
+        elif kind == fv_pipeline.KIND_JITTER:      # a similarity about the box centre
+            z, w = true[:, 0] + 1j * true[:, 1], shown[:, 0] + 1j * shown[:, 1]
+            a, b = np.linalg.lstsq(np.stack([z, np.ones_like(z)], 1), w, rcond=None)[0]
+            centre = complex(*((low + high) / 2))
+            assert abs(a * centre + b - centre) <= fv_pipeline.JITTER_SHIFT[1] * side + 1e-2
+            assert fv_pipeline.JITTER_SCALE[0] - 1e-3 <= abs(a) <= fv_pipeline.JITTER_SCALE[1] + 1e-3
+            assert abs(np.degrees(np.angle(a))) <= fv_pipeline.JITTER_DEGREES + 1e-2
+        elif kind == fv_pipeline.KIND_FAR_SHIFT:
+            distance = np.linalg.norm(shown - true, axis=1) / side
+            assert distance.min() >= fv_pipeline.FAR_SHIFT[0] - 1e-4
+        elif kind == fv_pipeline.KIND_BELOW:
+            assert fv_pipeline.BELOW_SHIFT[0] * side - 1e-3 <= centre_shift[1] \
+                <= fv_pipeline.BELOW_SHIFT[1] * side + 1e-3
+            assert abs(centre_shift[0]) <= fv_pipeline.BELOW_SIDEWAYS * side + 1e-3
+            assert fv_pipeline.BELOW_SCALE[0] - 1e-3 <= shown_side / side \
+                <= fv_pipeline.BELOW_SCALE[1] + 1e-3
+        elif kind == fv_pipeline.KIND_FLAT:
+            assert np.ptp(out["patches"].numpy().reshape(-1, 3), axis=0).max() < 1e-3
+    assert {fv_pipeline.KIND_TRUE, fv_pipeline.KIND_JITTER, fv_pipeline.KIND_FAR_SHIFT,
+            fv_pipeline.KIND_BELOW, fv_pipeline.KIND_CLUTTER} <= kinds
+
+
 def test_fv_batches_are_balanced_shaped_and_deterministic():
     def batches(seed):
         return first_batches(fv_pipeline.make_fv_dataset(

@@ -17,7 +17,7 @@ cue).
 Negatives: the shape shifted by 0.3-1 face width, scaled by 0.5x or 2x, turned by 60-180
 degrees, distorted point by point (20-40 %), moved to a random place and resized 0.6-1.5x
 (background, or another face in the photo), the shape on a face-free clutter image (smooth
-noise and boxes), and flat patches. The band between (10-30 %
+noise and boxes), the shape moved below the face onto the neck and clothes, and flat patches. The band between (10-30 %
 shifts) is left out: those shapes are neither clearly on nor clearly off the face. The
 measured effect is in docs/robustness.md.
 
@@ -45,7 +45,8 @@ NEGATIVE_WEIGHTS = (0.5, 0.25, 0.25)
 # Kind codes in `fv_example`'s output.
 KIND_TRUE, KIND_SMALL_SHIFT, KIND_SHIFT, KIND_RANDOM_POSITION, KIND_FLAT = range(5)
 # The robust scheme's own kinds.
-KIND_JITTER, KIND_FAR_SHIFT, KIND_SCALE, KIND_TURN, KIND_DISTORT, KIND_CLUTTER = range(5, 11)
+KIND_JITTER, KIND_FAR_SHIFT, KIND_SCALE, KIND_TURN, KIND_DISTORT, KIND_CLUTTER, KIND_BELOW = \
+    range(5, 12)
 
 SCHEMES = ("paper", "robust")
 TRAINING_SCHEME = "robust"
@@ -57,9 +58,15 @@ FAR_SHIFT = (0.3, 1.0)                  # fractions of the face box's larger sid
 SMALL_SCALE, LARGE_SCALE = (0.45, 0.6), (1.8, 2.2)
 TURN_DEGREES = (60.0, 180.0)
 DISTORT_SHIFT = (0.2, 0.4)
-# far, scale, turn, distort, place, flat, clutter
-ROBUST_NEGATIVE_WEIGHTS = (0.15, 0.1, 0.1, 0.05, 0.33, 0.07, 0.2)
+# far, scale, turn, distort, place, flat, clutter, below
+ROBUST_NEGATIVE_WEIGHTS = (0.15, 0.1, 0.1, 0.05, 0.25, 0.07, 0.16, 0.12)
 PLACE_SCALE = (0.6, 1.5)                # a shape on background is also resized
+# A shape on the neck, collar and clothes under the face (where a drifting box goes, and what a
+# background shape most often lands on in a head-and-shoulders video): moved down by 0.6-1.6
+# face sides (sideways by up to 0.3) and scaled 0.6-1.0x.
+BELOW_SHIFT = (0.6, 1.6)
+BELOW_SIDEWAYS = 0.3
+BELOW_SCALE = (0.6, 1.0)
 
 
 def shift_landmarks(landmarks, seed, fraction_range, per_point=False):
@@ -178,6 +185,12 @@ def _robust_shown_landmarks(example, seed, label):
         sign = tf.where(u[2] < 0.5, -1.0, 1.0)
         return similarity_about_centre(points, 1.0, sign * math.radians(1.0) * degrees)
 
+    def below():
+        down = side * (BELOW_SHIFT[0] + (BELOW_SHIFT[1] - BELOW_SHIFT[0]) * u[1])
+        sideways = side * BELOW_SIDEWAYS * (2.0 * u[2] - 1.0)
+        scale = BELOW_SCALE[0] + (BELOW_SCALE[1] - BELOW_SCALE[0]) * u[3]
+        return similarity_about_centre(points, scale, 0.0, tf.stack([sideways, down]))
+
     def negative():
         logits = tf.math.log(tf.constant([ROBUST_NEGATIVE_WEIGHTS], tf.float32))
         kind = tf.random.stateless_categorical(logits, 1, seeds[2])[0, 0]
@@ -191,6 +204,7 @@ def _robust_shown_landmarks(example, seed, label):
                 shape, seeds[5], FAR_SHIFT[0]), KIND_RANDOM_POSITION),
             lambda: (points, KIND_FLAT),
             lambda: (random_position(points, shape, seeds[6], FAR_SHIFT[0]), KIND_CLUTTER),
+            lambda: (below(), KIND_BELOW),
         ])
 
     return tf.cond(label > 0, positive, negative)
