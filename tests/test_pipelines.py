@@ -244,6 +244,22 @@ def test_bt_is_deterministic_given_the_seed():
     assert differ(a, c)
 
 
+def test_bt_hard_conditions_change_pixels_not_ground_truth():
+    """The same seeds with and without hard conditions: the same motion and landmarks, and the
+    frames of some sequences changed (occluded, darker or brighter, blurred) for all frames."""
+    def batch(hard):
+        return next(iter(bt_pipeline.make_bt_dataset(
+            synthetic.synthetic_faces(8), SETTINGS, 8, 2, seed=5, region_size=96,
+            hard_conditions=hard)))
+    plain, hard = batch(False), batch(True)
+    np.testing.assert_allclose(plain["landmarks"], hard["landmarks"])
+    np.testing.assert_allclose(plain["init_box"], hard["init_box"])
+    change = np.abs(plain["frames"].numpy().astype(float) - hard["frames"].numpy()).mean(
+        axis=(2, 3, 4))                                      # [B, T]
+    changed = change.min(axis=1) > 1.0                       # every frame of the sequence
+    assert 0 < changed.sum() < 8, change
+
+
 def write_tiny_video(folder, num_frames=10, missing=(6,)):
     """A 300-VW-layout video folder of moving dots; frames in `missing` get no .pts."""
     annot = os.path.join(folder, "annot")
