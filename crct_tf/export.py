@@ -62,6 +62,8 @@ def define_flags():
     flags.DEFINE_enum("dtype", "float32", ["float32", "float16"], "Bundle weights dtype.")
     flags.DEFINE_bool("share_backbone", False, "Bundle: store BT's backbone once for BT and "
                       "FLL (the paper keeps them apart).")
+    flags.DEFINE_float("t_c", None, "Bundle: the validator threshold T_C saved with the weights "
+                       "(default the paper's 0.5; see `python -m crct_tf.evaluation.robustness_fv`).")
     flags.DEFINE_bool("jit_compile", True, "Run the networks under XLA inside the exported step.")
 
 class ExportError(RuntimeError):
@@ -117,7 +119,7 @@ def export_saved_model(bundle, export_dir, overwrite=False, jit_compile=True, we
 
 
 def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
-        dtype="float32", share_backbone=False, jit_compile=True, quantize="none"):
+        dtype="float32", share_backbone=False, jit_compile=True, quantize="none", t_c=None):
     """What the CLI does; returns the written folder.
 
     Raises:
@@ -128,14 +130,17 @@ def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
         raise ExportError("--export_dir is required")
     if os.path.exists(export_dir) and not overwrite:
         raise ExportError(f"{export_dir} exists; pass --overwrite to replace it")
+    if t_c is not None and export_format != "bundle":
+        raise ExportError("--t_c applies to --format bundle only")
     if export_format == "bundle":
         if not model_dirs:
             raise ExportError("--format bundle needs at least one --model_dir")
         from crct_tf.training.loop import TrainingError   # training code, only for this branch
         from crct_tf.training.pack import pack_runs
         try:
+            extra = {} if t_c is None else {"t_c": t_c}
             return pack_runs(list(model_dirs), export_dir, dtype=dtype, overwrite=overwrite,
-                             share_backbone=share_backbone)
+                             share_backbone=share_backbone, **extra)
         except TrainingError as e:
             raise ExportError(str(e)) from None
     from crct_tf.tracking.runtime import RuntimeLoadError, load_weights
@@ -165,7 +170,7 @@ def main(argv):
     try:
         out = run(FLAGS.format, FLAGS.export_dir, FLAGS.weights, FLAGS.model_dir,
                   FLAGS.overwrite, FLAGS.dtype, FLAGS.share_backbone, FLAGS.jit_compile,
-                  FLAGS.quantize)
+                  FLAGS.quantize, FLAGS.t_c)
     except ExportError as e:
         _fail(e)
     except (OSError, ValueError) as e:

@@ -55,6 +55,8 @@ flags.DEFINE_float("bt_context", 2.0, "BT crop: square of this x the box's large
 flags.DEFINE_float("fll_context", 2.0, "FLL crop: square of this x the box's larger side.")
 flags.DEFINE_integer("frame_step", 3, "BT on vw300: use every Nth frame (authors' code: 3).")
 flags.DEFINE_bool("augment", True, "Flips, rotations, strips, light, box jitter.")
+flags.DEFINE_bool("hard_conditions", False, "BT from stills: sequences with an occluder, light "
+                  "0.4-1.4x, motion blur or a small face (not in the paper; docs/robustness.md).")
 flags.DEFINE_integer("seed", 0, "Seed of the stateless augmentations and sampling.")
 flags.DEFINE_integer("log_every", 10, "Steps between log lines and TensorBoard scalars.")
 flags.DEFINE_integer("checkpoint_every", 200, "Steps between checkpoints.")
@@ -127,7 +129,7 @@ def main(argv):
         task = tasks.get_task(
             FLAGS.model, settings, lambda size: run_setup.backbone_for(FLAGS.backbone, size),
             seq_bt=FLAGS.seq_len, freeze_backbone=FLAGS.freeze_backbone, sources=sources,
-            augment=FLAGS.augment)
+            augment=FLAGS.augment, hard_conditions=FLAGS.hard_conditions)
         steps = task.total_steps(FLAGS.steps, FLAGS.steps_per_stage)
         strategy = loop.make_strategy(FLAGS.strategy)
         config = loop.LoopConfig(

@@ -1,5 +1,6 @@
 """Packing training runs into a bundle: pack -> load into fresh models -> identical outputs."""
 
+import os
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -73,3 +74,12 @@ def test_pack_refuses_missing_or_repeated_parts(runs, tmp_path):
     with pytest.raises(bundle.BundleError, match="two fll runs"):
         pack.pack_runs([runs["fll"], runs["fll"], runs["fv"], runs["bt"]], str(tmp_path / "b"),
                        mtcnn_box_map=BOX_MAP)
+
+
+def test_pack_saves_a_calibrated_t_c_and_refuses_one_out_of_range(runs, tmp_path):
+    parts = [runs["bt"], runs["fv"], runs["fll"]]
+    path = pack.pack_runs(parts, str(tmp_path / "calibrated"), mtcnn_box_map=BOX_MAP, t_c=0.7)
+    assert bundle.load_bundle(path).tracker["t_c"] == 0.7
+    with pytest.raises(bundle.BundleError, match="T_C must be between 0 and 1"):
+        pack.pack_runs(parts, str(tmp_path / "bad"), mtcnn_box_map=BOX_MAP, t_c=1.5)
+    assert not os.path.exists(tmp_path / "bad")

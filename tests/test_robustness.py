@@ -75,12 +75,8 @@ def test_scores_count_failures_and_status_changes(val_examples):
     assert row["detector_per_100"] == pytest.approx(100 * 4 / FRAMES)
 
 
-# The bundled FV (trained with the authors' example scheme) rejects about half of the eye-bar
-# frames at the TRUE points. The robust-scheme FV (runs/robust_fv4, configs/robust_fv4.cfg)
-# passes this, but still fails two guarantees of tests/test_bundled_weights.py (one 38-px val
-# face at p 0.46, one of 221 background point sets at 0.74), so it is not bundled yet; see
-# docs/robustness.md. strict: once a bundle passes, this marker must go.
-@pytest.mark.xfail(strict=True, reason="bundled FV rejects hidden faces (docs/robustness.md)")
+# The FV bundled before the robust scheme (the authors' example scheme) rejected about half of
+# the eye-bar frames at the TRUE points; this fails on it.
 def test_validator_accepts_true_points_of_hidden_faces(runtime, val_examples):
     t_c = runtime.constants["tracker"]["t_c"]
     for spec in (OCCLUDED, EYE_BAR):

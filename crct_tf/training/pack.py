@@ -4,7 +4,7 @@
         --model_dir runs/bt_seq2 --export_dir bundles/crct_2
 
 The tracker constants come with the bundle: SeqBT from the BT run, T_B = 1.0 and T_C = 0.5
-(paper IV-A), and the MTCNN box map fitted on the bootstrap photos' labels.
+(paper IV-A; `--t_c` sets a calibrated T_C), and the MTCNN box map fitted on the bootstrap photos' labels.
 """
 
 import os
@@ -25,13 +25,15 @@ def _default_box_map():
 
 
 def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_backbone=False,
-              mtcnn_box_map=None):
+              mtcnn_box_map=None, t_c=T_C):
     """Restores the latest checkpoint of each run and writes them as one bundle.
 
     Args:
       model_dirs: run folders, one per sub-network (bt, fv, fll), in any order.
       share_backbone: store one backbone for BT and FLL -- BT's, which the curriculum started
         from the fine-tuned FLL (paper III-E) -- instead of both (the paper keeps them apart).
+      t_c: the validator's threshold saved with the weights (default the paper's 0.5; a value
+        calibrated on held-out faces by `python -m crct_tf.evaluation.robustness_fv`).
 
     Raises:
       bundle.BundleError: a sub-network missing or given twice, runs with different crop
@@ -62,7 +64,9 @@ def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_ba
     training = {"runs": {"bt": runs["bt"], "fv": runs["fv"], "fll": runs["fll"]},
                 "checkpoints": {"bt": bt_ckpt, "fv": fv_ckpt, "fll": fll_ckpt},
                 "bt_run": bt_run, "fll_run": fll_run}
-    tracker = {"seq_bt": int(bt_run["seq_bt"]), "t_b": T_B, "t_c": T_C}
+    if not 0.0 < t_c < 1.0:
+        raise bundle.BundleError(f"T_C must be between 0 and 1, got {t_c}")
+    tracker = {"seq_bt": int(bt_run["seq_bt"]), "t_b": T_B, "t_c": float(t_c)}
     path = bundle.save_bundle(
         export_dir, bt.model, fv.model, fll.model, bt.settings, tracker,
         mtcnn_box_map or _default_box_map(), training=training, dtype=dtype,

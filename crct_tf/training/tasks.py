@@ -55,6 +55,8 @@ class Task:
       shared_backbone: an existing backbone instance to reuse (BT and FLL sharing one).
       sources: `inputs.SourceSpec` of the training examples (needed by `build_inputs` only).
       augment: augment the training examples.
+      hard_conditions: BT from stills only: occluders, light, blur and small faces on the
+        training sequences (`bt_pipeline.HARD_CONDITIONS`).
 
     Attributes set by `build_model`: `model` (the trained keras.Model) and `backbone` (its
     backbone instance, None for FV), which the loop checkpoints in a slot of its own.
@@ -63,8 +65,9 @@ class Task:
     name = None          # run.json's "model": fll, fv or bt
 
     def __init__(self, settings, backbone_factory=None, *, seq_bt=2, freeze_backbone=False,
-                 shared_backbone=None, sources=None, augment=True):
+                 shared_backbone=None, sources=None, augment=True, hard_conditions=False):
         self.settings = settings
+        self.hard_conditions = hard_conditions
         self.backbone_factory = backbone_factory
         self.seq_bt = seq_bt
         self.freeze_backbone = freeze_backbone
@@ -225,7 +228,8 @@ class BTTask(Task):
                 video_dirs, self.settings, batch_size, seq_len + 1, seed=seed,
                 augment=self.augment, frame_step=self.sources.frame_step, annot_dir=annot_dir)
         return bt_pipeline.make_bt_dataset(self._examples(), self.settings, batch_size,
-                                           seq_len + 1, seed, self.augment)
+                                           seq_len + 1, seed, self.augment,
+                                           hard_conditions=self.hard_conditions)
 
     def stages(self, steps):
         """The curriculum splits the steps evenly over its stages (the last takes the rest)."""
