@@ -55,8 +55,9 @@ flags.DEFINE_float("bt_context", 2.0, "BT crop: square of this x the box's large
 flags.DEFINE_float("fll_context", 2.0, "FLL crop: square of this x the box's larger side.")
 flags.DEFINE_integer("frame_step", 3, "BT on vw300: use every Nth frame (authors' code: 3).")
 flags.DEFINE_bool("augment", True, "Flips, rotations, strips, light, box jitter.")
-flags.DEFINE_bool("hard_conditions", False, "BT from stills: sequences with an occluder, light "
-                  "0.4-1.4x, motion blur or a small face (not in the paper; docs/robustness.md).")
+flags.DEFINE_bool("hard_conditions", False, "BT and FLL from stills: examples with an occluder, "
+                  "light 0.4-1.4x, motion blur or a small face (not in the paper; "
+                  "docs/robustness.md).")
 flags.DEFINE_integer("seed", 0, "Seed of the stateless augmentations and sampling.")
 flags.DEFINE_integer("log_every", 10, "Steps between log lines and TensorBoard scalars.")
 flags.DEFINE_integer("checkpoint_every", 200, "Steps between checkpoints.")

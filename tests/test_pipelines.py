@@ -244,6 +244,20 @@ def test_bt_is_deterministic_given_the_seed():
     assert differ(a, c)
 
 
+def test_fll_hard_conditions_change_pixels_not_ground_truth():
+    """FLL with and without hard conditions on the same seed: the same crop windows and
+    landmarks (the box jitter is unchanged), and the crops of some examples changed."""
+    def batch(hard):
+        return next(iter(fll_pipeline.make_fll_dataset(
+            synthetic.synthetic_faces(8), SETTINGS, 8, seed=5, with_windows=True,
+            hard_conditions=hard)))
+    plain, hard = batch(False), batch(True)
+    np.testing.assert_allclose(plain[1], hard[1])
+    np.testing.assert_allclose(plain[2], hard[2])
+    change = np.abs(plain[0].numpy() - hard[0].numpy()).mean(axis=(1, 2, 3))
+    assert 0 < (change > 1.0).sum() < 8, change
+
+
 def test_bt_hard_conditions_change_pixels_not_ground_truth():
     """The same seeds with and without hard conditions: the same motion and landmarks, and the
     frames of some sequences changed (occluded, darker or brighter, blurred) for all frames."""

@@ -13,7 +13,7 @@ from crct_tf.data import augment, common
 SALT = 1  # keeps FLL's random numbers apart from FV's and BT's on the same seed
 
 
-def fll_example(example, seed, settings, do_augment=True):
+def fll_example(example, seed, settings, do_augment=True, hard_conditions=False):
     """One training example from {image, landmarks}.
 
     Args:
@@ -21,6 +21,8 @@ def fll_example(example, seed, settings, do_augment=True):
       seed: int tensor [2].
       settings: `CropSettings` (input_size, fll_context).
       do_augment: flip / rotate / occlude / photometric, then jitter the box.
+      hard_conditions: with `do_augment`, also an occluder, light 0.4-1.4x, motion blur or a
+        small face (`augment.hard_conditions`; not in the paper, off by default).
 
     Returns:
       {"crop": float32 [S, S, 3] 0-255, "landmarks": float32 [68, 2] crop pixels,
@@ -28,6 +30,8 @@ def fll_example(example, seed, settings, do_augment=True):
     """
     seeds = augment.split_seed(seed, 2)
     example = common.still_with_box(example, seeds[0], do_augment)
+    if do_augment and hard_conditions:
+        example = augment.hard_conditions(example, augment.split_seed(seeds[1], 2)[1])
     if do_augment:
         example = augment.jitter_box(example, seeds[1])
     size = settings.input_size
@@ -38,7 +42,8 @@ def fll_example(example, seed, settings, do_augment=True):
 
 
 def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=True,
-                     shuffle_buffer=common.DEFAULT_SHUFFLE_BUFFER, with_windows=False):
+                     shuffle_buffer=common.DEFAULT_SHUFFLE_BUFFER, with_windows=False,
+                     hard_conditions=False):
     """Batches for FLL training.
 
     Args:
@@ -52,6 +57,7 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
       shuffle_buffer: 0 keeps the source order.
       with_windows: also yield the crop windows [B, 4], to map points back with
         `cropping.points_from_crop`.
+      hard_conditions: see `fll_example`.
 
     Returns:
       A dataset of (crops [B, S, S, 3] float32 0-255, landmarks [B, 68, 2] float32 crop pixels)
@@ -61,7 +67,7 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
 
     def example_fn(index, example_seed, example):
         del index
-        out = fll_example(example, example_seed, settings, augment)
+        out = fll_example(example, example_seed, settings, augment, hard_conditions)
         if with_windows:
             return out["crop"], out["landmarks"], out["window"]
         return out["crop"], out["landmarks"]

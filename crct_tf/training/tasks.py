@@ -55,8 +55,8 @@ class Task:
       shared_backbone: an existing backbone instance to reuse (BT and FLL sharing one).
       sources: `inputs.SourceSpec` of the training examples (needed by `build_inputs` only).
       augment: augment the training examples.
-      hard_conditions: BT from stills only: occluders, light, blur and small faces on the
-        training sequences (`bt_pipeline.HARD_CONDITIONS`).
+      hard_conditions: BT and FLL from stills: occluders, light, blur and small faces on the
+        training examples (`augment.hard_conditions`; FV's robust scheme always has them).
 
     Attributes set by `build_model`: `model` (the trained keras.Model) and `backbone` (its
     backbone instance, None for FV), which the loop checkpoints in a slot of its own.
@@ -149,7 +149,8 @@ class FLLTask(Task):
     def build_inputs(self, batch_size, seed, seq_len=None, first_example=0):
         from crct_tf.data import fll_pipeline
         return fll_pipeline.make_fll_dataset(self._examples(), self.settings, batch_size,
-                                             inputs.run_seed(seed, first_example), self.augment)
+                                             inputs.run_seed(seed, first_example), self.augment,
+                                             hard_conditions=self.hard_conditions)
 
     def loss(self, batch, global_batch_size, seq_len=None, seed=None, training=True):
         crops, target = batch
