@@ -136,11 +136,10 @@ def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
         if not model_dirs:
             raise ExportError("--format bundle needs at least one --model_dir")
         from crct_tf.training.loop import TrainingError   # training code, only for this branch
-        from crct_tf.training.pack import pack_runs
+        from crct_tf.training.pack import T_C, pack_runs
         try:
-            extra = {} if t_c is None else {"t_c": t_c}
             return pack_runs(list(model_dirs), export_dir, dtype=dtype, overwrite=overwrite,
-                             share_backbone=share_backbone, **extra)
+                             share_backbone=share_backbone, t_c=T_C if t_c is None else t_c)
         except TrainingError as e:
             raise ExportError(str(e)) from None
     from crct_tf.tracking.runtime import RuntimeLoadError, load_weights

@@ -119,3 +119,10 @@ def test_a_saved_model_of_another_model_is_refused(tmp_path):
     (tmp_path / "broken" / "saved_model.pb").write_bytes(b"\x08\x01garbage")
     with pytest.raises(frame_step.SavedModelError, match="broken"):
         frame_step.load_saved_model(str(tmp_path / "broken"))
+
+
+def test_t_c_is_refused_outside_a_bundle_export(tmp_path):
+    """`--t_c` only means something for `--format bundle`: refused before anything is loaded."""
+    with pytest.raises(export.ExportError, match="--t_c applies to --format bundle only"):
+        export.run("tflite", str(tmp_path / "out"), t_c=0.7)
+    assert not (tmp_path / "out").exists()

@@ -16,18 +16,11 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def agreement(tf_frames, other_frames):
-    """(per-frame NME between the two runs' landmarks, number of frames with the same status)."""
-    import numpy as np
-    errors = []
-    for a, b in zip(tf_frames, other_frames):
-        if a["landmarks"] is None or b["landmarks"] is None:
-            continue
-        x0, y0, x1, y1 = a["box"]
-        errors.append(float(np.linalg.norm(a["landmarks"] - b["landmarks"], axis=1).mean() /
-                            np.hypot(x1 - x0, y1 - y0)))
-    same = sum(a["status"] == b["status"] for a, b in zip(tf_frames, other_frames))
-    return errors, same
+def as_results(frames):
+    """`robustness.run_mode`'s per-frame dicts as objects with `landmarks` and `box`, the form
+    `benchmark.median_nme` takes."""
+    from types import SimpleNamespace
+    return [SimpleNamespace(**frame) for frame in frames]
 
 
 def main(argv=None):
@@ -35,8 +28,7 @@ def main(argv=None):
     parser.add_argument("--weights", default=None, help="a weights bundle (default: bundled)")
     parser.add_argument("--quantize", default=None, choices=["int8", "dynamic", "fp16", "none"])
     args = parser.parse_args(argv)
-    import numpy as np
-
+    from crct_tf.benchmark import median_nme
     from crct_tf.evaluation import robustness
     from crct_tf.tracking.runtime import RuntimeLoadError, load_runtime
     try:
@@ -46,15 +38,18 @@ def main(argv=None):
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     detect = robustness.CachedDetector()
-    every = []
+    all_tf, all_other = [], []
     print("| sequence | frames both track | median NME vs tf | same status |\n|---|---|---|---|")
     for sequence in robustness.build_sequences():
-        errors, same = agreement(robustness.run_mode(reference, sequence, "crct", detect),
-                                 robustness.run_mode(other, sequence, "crct", detect))
-        every += errors
-        print(f"| {sequence.name} | {len(errors)} | {np.median(errors):.4f} | "
-              f"{same}/{len(sequence.frames)} |")
-    print(f"| all | {len(every)} | {np.median(every):.4f} | |")
+        tf_run = as_results(robustness.run_mode(reference, sequence, "crct", detect))
+        other_run = as_results(robustness.run_mode(other, sequence, "crct", detect))
+        value, count = median_nme(other_run, tf_run)
+        same = sum(a.status == b.status for a, b in zip(tf_run, other_run))
+        print(f"| {sequence.name} | {count} | {value:.4f} | {same}/{len(tf_run)} |")
+        all_tf += tf_run
+        all_other += other_run
+    value, count = median_nme(all_other, all_tf)
+    print(f"| all | {count} | {value:.4f} | |")
     return 0
 
 

@@ -37,13 +37,6 @@ INIT_BOX_SCALE = (0.85, 1.15)
 # Region side over the BT crop's context: the BT crop of any frame (bt_context x its box, around
 # a box that may be off) stays inside a region 1.5 x that wide around the sequence's box.
 REGION_CONTEXT_FACTOR = 1.5
-# What a tracked face goes through (`augment.hard_conditions`: an occluder, light 0.4-1.4x, motion
-# blur, a face seen small), applied to the still before it moves, so that the whole sequence has
-# it (`python -m crct_tf.train --hard_conditions`). Not in the paper (its BT trains on clean
-# 300-VW frames), and off by default: 800 more steps
-# of the bundled BT with it (configs/robust_bt_hard.cfg) moved the robustness benchmark's BT rows
-# by -0.007 to +0.016 AUC and the full tracker's by -0.004 to +0.002 (docs/robustness.md).
-HARD_CONDITIONS = False
 
 
 def region_context(settings):
@@ -72,12 +65,20 @@ def crop_region(frames, landmarks, region_size, context):
 
 
 def bt_still_example(example, seed, settings, seq_len, region_size=DEFAULT_REGION_SIZE,
-                     do_augment=True, hard_conditions=HARD_CONDITIONS):
-    """A sequence of `seq_len` frames made from one still by smooth synthetic motion."""
-    seeds = augment.split_seed(seed, 3)
+                     do_augment=True, hard_conditions=False):
+    """A sequence of `seq_len` frames made from one still by smooth synthetic motion.
+
+    `hard_conditions` (with `do_augment`): what a tracked face goes through
+    (`augment.hard_conditions`: an occluder, light 0.4-1.4x, motion blur, a face seen small),
+    applied to the still before it moves, so that the whole sequence has it. Not in the paper
+    (its BT trains on clean 300-VW frames) and off by default: 800 more steps of the bundled BT
+    with it moved the full tracker by -0.004 to +0.002 AUC on the robustness benchmark
+    (docs/robustness.md).
+    """
+    seeds = augment.split_seed(seed, 2)
     example = common.still_with_box(example, seeds[0], do_augment)
     if do_augment and hard_conditions:
-        example = augment.hard_conditions(example, seeds[2])
+        example = augment.hard_conditions(example, augment.split_seed(seeds[1], 2)[1])
     motion = augment.smooth_motion(example, seeds[1], seq_len)
     return crop_region(motion["frames"], motion["landmarks"], region_size,
                        region_context(settings))
@@ -127,7 +128,7 @@ def _ensure_shapes(batch_size, seq_len, region_size):
 
 def make_bt_dataset(source, settings, batch_size, seq_len, seed=0, augment=True, repeat=True,
                     shuffle_buffer=common.DEFAULT_SHUFFLE_BUFFER,
-                    region_size=DEFAULT_REGION_SIZE, hard_conditions=HARD_CONDITIONS):
+                    region_size=DEFAULT_REGION_SIZE, hard_conditions=False):
     """BT batches from stills: {"frames": uint8 [B, T, R, R, 3], "landmarks": [B, T, 68, 2],
     "init_box": [B, 4] the box BT starts from (`noisy_init_box`; exact without augment)}.
 
@@ -138,7 +139,7 @@ def make_bt_dataset(source, settings, batch_size, seq_len, seed=0, augment=True,
       seed, augment, repeat, shuffle_buffer: as in `fll_pipeline.make_fll_dataset`.
       region_size: R.
       hard_conditions: with `augment`, occluders, light, blur and small faces
-        (`HARD_CONDITIONS`).
+        (`bt_still_example`).
     """
     stream = common.seeded_stream(source, seed, SALT, shuffle_buffer, repeat)
 
