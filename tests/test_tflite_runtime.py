@@ -169,7 +169,9 @@ def test_fp16_and_dynamic_tflite_store_their_weights_so_and_track_as_fp32(
     expected = _track(fp32, fp32.constants, frames, mtcnn_detector)
     got = _track(quantized, quantized.constants, frames, mtcnn_detector)
     assert [r.status for r in got] == [r.status for r in expected] == ["tracked"] * 10
-    assert max(np.abs(a.landmarks - b.landmarks).max() for a, b in zip(got, expected)) <= 0.25
+    # 0.5 px on a 48 px face: the rounding compounds through 10 frames of the tracker's own
+    # boxes, and CPUs with fp16 arithmetic may run the fp16 model in it (a wrong weight: pixels).
+    assert max(np.abs(a.landmarks - b.landmarks).max() for a, b in zip(got, expected)) <= 0.5
     assert max(abs(a.face_score - b.face_score) for a, b in zip(got, expected)) <= 0.01
 
 

@@ -95,6 +95,23 @@ def _all_files(folder):
     return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*"))
 
 
+def assert_same_track(path, expected_path):
+    """Two CSVs of one video: the same frames, statuses and faces; coordinates to 0.02 px, scores
+    and angles to 0.01. (Worker processes run with different thread counts, and a thread count
+    changes float summation order, so the last written digit may differ.)"""
+    rows, expected = csv_rows(path), csv_rows(expected_path)
+    assert rows[0] == expected[0] and len(rows) == len(expected), (path, len(rows), len(expected))
+    header = expected[0]
+    exact = {"frame", "time_s", "status", "face_id"}
+    for got, want in zip(rows[1:], expected[1:]):
+        for name, a, b in zip(header, got, want):
+            if name in exact or not b:
+                assert a == b, (path, got[0], name, a, b)
+            else:
+                tolerance = 0.02 if name[0] in "xyl" else 0.01
+                assert abs(float(a) - float(b)) <= tolerance, (path, got[0], name, a, b)
+
+
 def _json_without_timing(path):
     data = json.loads(Path(path).read_text())
     return {k: v for k, v in data.items() if k not in TIMING}
@@ -125,7 +142,7 @@ def test_outputs_equal_the_tracking_command(first_run, corpus, tiny_weights, tmp
     relative = "sub/b.avi"
     assert run_track("--input", corpus / relative, "--output_dir", tmp_path, "--no_video",
                      "--weights", tiny_weights, "--runtime", "tf") == 0
-    assert (tmp_path / "b.csv").read_bytes() == (out / "sub/b.csv").read_bytes()
+    assert_same_track(tmp_path / "b.csv", out / "sub/b.csv")
     assert _json_without_timing(tmp_path / "b.json") == _json_without_timing(out / "sub/b.json")
 
 
@@ -137,7 +154,6 @@ def test_rerun_skips_complete_videos_redoes_interrupted_ones_and_writes_the_tabl
     _, first = first_run
     out = tmp_path / "out"
     shutil.copytree(first, out)
-    before = (out / "a.csv").read_bytes()
     # a.mp4 as an interrupted run leaves it: its rows so far in a.partial.csv, no a.json.
     (out / "a.json").unlink()
     (out / "a.csv").rename(out / "a.partial.csv")
@@ -148,7 +164,7 @@ def test_rerun_skips_complete_videos_redoes_interrupted_ones_and_writes_the_tabl
     summary = json.loads((out / "corpus_summary.json").read_text())
     assert (summary["videos"], summary["tracked"], summary["skipped"]) == (5, 1, 3)
     assert [f["input"] for f in summary["failed"]] == [str(corpus / BROKEN)]
-    assert (out / "a.csv").read_bytes() == before
+    assert_same_track(out / "a.csv", first / "a.csv")
     assert not [f for f in _all_files(out) if ".partial" in f or ".track_corpus" in f]
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("track_corpus: 5 videos: 1 tracked, 3 skipped, 1 failed")
@@ -372,7 +388,7 @@ def test_remote_folders_through_beam_file_systems(first_run, corpus, tiny_weight
     assert [f["input"] for f in summary["failed"]] == ["crcttest://videos/sub/broken.mp4"]
     for relative in CLIPS:
         stem = _stem(relative)
-        assert (out / f"{stem}.csv").read_bytes() == (local_out / f"{stem}.csv").read_bytes()
+        assert_same_track(out / f"{stem}.csv", local_out / f"{stem}.csv")
         assert json.loads((out / f"{stem}.json").read_text())["input"] == \
             f"crcttest://videos/{relative}"
         assert (out / "corpus_table" / (stem.replace("/", "%2F") + ".parquet")).is_file()
@@ -404,8 +420,7 @@ def test_bundled_weights_give_the_tracking_commands_outputs(tmp_path, demo_clip)
         assert run_track("--input", corpus / relative, "--output_dir", single,
                          "--no_video") == 0
         name = os.path.basename(_stem(relative))
-        assert (single / f"{name}.csv").read_bytes() == \
-            (out / f"{_stem(relative)}.csv").read_bytes(), relative
+        assert_same_track(single / f"{name}.csv", out / f"{_stem(relative)}.csv")
         assert _json_without_timing(single / f"{name}.json") == \
             _json_without_timing(out / f"{_stem(relative)}.json")
         with open(out / f"{_stem(relative)}.csv", newline="") as f:
