@@ -58,6 +58,8 @@ flags.DEFINE_bool("augment", True, "Flips, rotations, strips, light, box jitter.
 flags.DEFINE_bool("hard_conditions", False, "BT and FLL from stills: examples with an occluder, "
                   "light 0.4-1.4x, motion blur or a small face (not in the paper; "
                   "docs/robustness.md).")
+flags.DEFINE_enum("fll_loss", "l2", ["l2", "wing"], "FLL's loss: l2 (the paper's, eq. 7) or wing "
+                  "(Feng et al. 2018; not in the paper, docs/training.md).")
 flags.DEFINE_integer("seed", 0, "Seed of the stateless augmentations and sampling.")
 flags.DEFINE_integer("log_every", 10, "Steps between log lines and TensorBoard scalars.")
 flags.DEFINE_integer("checkpoint_every", 200, "Steps between checkpoints.")
@@ -68,7 +70,7 @@ flags.DEFINE_integer("eval_examples", 0, "Eval: at most this many examples (0: t
 RUN_FLAGS = ("model", "model_dir", "mode", "dataset", "manual_dir", "data_dir", "split", "steps",
              "steps_per_stage", "batch_size", "learning_rate", "lr_decay_steps", "seq_len",
              "init_from", "backbone", "freeze_backbone", "strategy", "input_size", "bt_context", "fll_context",
-             "frame_step", "augment", "seed", "log_every", "checkpoint_every", "image_every",
+             "frame_step", "augment", "hard_conditions", "fll_loss", "seed", "log_every", "checkpoint_every", "image_every",
              "eval_examples")
 
 
@@ -130,7 +132,8 @@ def main(argv):
         task = tasks.get_task(
             FLAGS.model, settings, lambda size: run_setup.backbone_for(FLAGS.backbone, size),
             seq_bt=FLAGS.seq_len, freeze_backbone=FLAGS.freeze_backbone, sources=sources,
-            augment=FLAGS.augment, hard_conditions=FLAGS.hard_conditions)
+            augment=FLAGS.augment, hard_conditions=FLAGS.hard_conditions,
+            fll_loss=FLAGS.fll_loss)
         steps = task.total_steps(FLAGS.steps, FLAGS.steps_per_stage)
         strategy = loop.make_strategy(FLAGS.strategy)
         config = loop.LoopConfig(

@@ -3,7 +3,7 @@
 In the spirit of TF Model Garden's `Task`, a task builds its networks (`build_model`), its
 training batches (`build_inputs`) and its loss (`loss`):
 
-    FLLTask  l2 loss on the 68 points in crop pixels            (eq. 7)
+    FLLTask  l2 loss on the 68 points in crop pixels            (eq. 7; wing loss as an option)
     FVTask   binary cross-entropy on p(face)                     (eq. 6)
     BTTask   l1 loss on the 68 points of every unrolled step     (eq. 2), Re3's curriculum
 
@@ -23,7 +23,7 @@ from crct_tf.geometry.landmarks import NUM_LANDMARKS
 from crct_tf.models.bt import LSTM_UNITS, STATE_PARTS, build_bt
 from crct_tf.models.fll import build_fll
 from crct_tf.models.fv import build_fv
-from crct_tf.training import inputs
+from crct_tf.training import inputs, losses
 
 
 def own_prediction_probability(seq_len):
@@ -57,6 +57,7 @@ class Task:
       augment: augment the training examples.
       hard_conditions: BT and FLL from stills: occluders, light, blur and small faces on the
         training examples (`augment.hard_conditions`; FV's robust scheme always has them).
+      fll_loss: FLL only: `l2` (the paper's) or `wing` (`losses.wing_point_loss`).
 
     Attributes set by `build_model`: `model` (the trained keras.Model) and `backbone` (its
     backbone instance, None for FV), which the loop checkpoints in a slot of its own.
@@ -65,9 +66,11 @@ class Task:
     name = None          # run.json's "model": fll, fv or bt
 
     def __init__(self, settings, backbone_factory=None, *, seq_bt=2, freeze_backbone=False,
-                 shared_backbone=None, sources=None, augment=True, hard_conditions=False):
+                 shared_backbone=None, sources=None, augment=True, hard_conditions=False,
+                 fll_loss="l2"):
         self.settings = settings
         self.hard_conditions = hard_conditions
+        self.point_loss = losses.point_loss(fll_loss)
         self.backbone_factory = backbone_factory
         self.seq_bt = seq_bt
         self.freeze_backbone = freeze_backbone
@@ -138,7 +141,7 @@ class Task:
 
 
 class FLLTask(Task):
-    """FLL, the landmark localiser (paper III-C): l2 loss on the points in crop pixels."""
+    """FLL, the landmark localiser (paper III-C): l2 (or wing) loss on the points in crop pixels."""
 
     name = "fll"
 
@@ -155,7 +158,7 @@ class FLLTask(Task):
     def loss(self, batch, global_batch_size, seq_len=None, seed=None, training=True):
         crops, target = batch
         predicted = self.model(crops, training=training)
-        per_example = tf.reduce_sum(tf.square(predicted - target), axis=[1, 2]) / NUM_LANDMARKS
+        per_example = self.point_loss(predicted, target)
         return (tf.reduce_sum(per_example) / global_batch_size,
                 {"point_error_px": _mean_point_error(predicted, target)})
 
