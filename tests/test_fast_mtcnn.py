@@ -33,12 +33,13 @@ def _demo_frames(clip, step):
 
 
 def _check_parity(fast, package, images, smallest=0.0):
-    """Every package detection of a face >= `smallest` (x the fast detector's smallest face)
-    has a fast one with IoU >= 0.9, and every fast detection a package one. Returns the number
-    of package detections matched and the worst IoU."""
+    """Every package detection (at the fast detector's thresholds) of a face >= `smallest` (x
+    the fast detector's smallest face) has a fast one with IoU >= 0.9, and every fast detection
+    a package one. Returns the number of package detections matched and the worst IoU."""
     matched, worst = 0, 1.0
     for image in images:
-        expected, expected_scores, _ = detection.detect_faces_with_keypoints(package, image)
+        expected, expected_scores, _ = detection.detect_faces_with_keypoints(
+            package, image, thresholds=fast.thresholds)
         got, got_scores, keypoints = fast.detect(image)
         assert got.dtype == np.float32 and keypoints.shape == (len(got), 5, 2)
         assert np.all(np.diff(got_scores) <= 0)                       # best first
@@ -78,6 +79,7 @@ def test_tracker_detector_finds_the_same_faces(mtcnn_detector, demo_clip, facene
     matched, _ = _check_parity(detector, mtcnn_detector, images, smallest=1.0)
     assert matched >= len(images) - 2
     assert detector.min_face(360, 640) == pytest.approx(36.0)
+    assert detector.thresholds == fast_mtcnn.TRACKER_THRESHOLDS == (0.6, 0.7, 0.7)
     boxes, scores = detector(images[0])                 # the tracker's detect(rgb) interface
     assert boxes.shape == (len(scores), 4)
 

@@ -40,12 +40,16 @@ def detect_faces(detector, rgb_image):
     return boxes, scores
 
 
-def detect_faces_with_keypoints(detector, rgb_image):
-    """`detect_faces` plus MTCNN's five keypoints, float32 [N, 5, 2] (`MTCNN_KEYPOINTS` order)."""
+def detect_faces_with_keypoints(detector, rgb_image, thresholds=None):
+    """`detect_faces` plus MTCNN's five keypoints, float32 [N, 5, 2] (`MTCNN_KEYPOINTS` order).
+    `thresholds`: the P-, R- and O-Net score thresholds (None: the package's defaults)."""
     image = np.asarray(rgb_image)
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"detect_faces expects an [H, W, 3] RGB image, got shape {image.shape}")
-    faces = detector.detect_faces(image.astype(np.uint8), box_format="xywh", output_type="json")
+    options = {} if thresholds is None else dict(zip(
+        ("threshold_pnet", "threshold_rnet", "threshold_onet"), thresholds))
+    faces = detector.detect_faces(image.astype(np.uint8), box_format="xywh", output_type="json",
+                                  **options)
     if not faces:
         return (np.zeros([0, 4], np.float32), np.zeros([0], np.float32),
                 np.zeros([0, len(MTCNN_KEYPOINTS), 2], np.float32))

@@ -44,7 +44,7 @@ CONVERTER_VERSION = 2
 MIN_FACE_SIZE = 20
 MIN_SIZE = 12
 SCALE_FACTOR = 0.709
-THRESHOLDS = (0.6, 0.7, 0.8)
+THRESHOLDS = (0.6, 0.7, 0.8)          # P-Net, R-Net, O-Net scores a face must exceed
 NMS_PNET_SCALE, NMS_PNET_ALL, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
 KEYPOINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -52,6 +52,12 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 # at most 128 proposals on to R-Net and O-Net.
 DEFAULT_MIN_FACE_RATIO = 0.1
 DEFAULT_MAX_CANDIDATES = 128
+# The tracker's thresholds: MTCNN's original ones (Zhang et al., "Joint Face Detection and
+# Alignment using Multitask Cascaded Convolutional Networks", 2016, and facenet's alignment code,
+# the lineage of the paper's detector), where the `mtcnn` 1.0 package raised O-Net's to 0.8. FV
+# checks every estimate that starts from a detection, so the extra recall costs no false faces
+# (docs/robustness.md).
+TRACKER_THRESHOLDS = (0.6, 0.7, 0.7)
 
 
 class MtcnnModelError(RuntimeError):
@@ -335,6 +341,8 @@ class FastMtcnn:
         at `12 / max(min_face_size, ratio * min(H, W))` (0: the package's pyramid).
       max_candidates: at most this many proposals (the best scored) go on to R-Net, and as many
         to O-Net (None: all, as in the package); bounds the time spent on a textured frame.
+      thresholds: the P-Net, R-Net and O-Net scores a face must exceed (the package's
+        `THRESHOLDS` by default).
       progress: `progress(line)` for the one line printed when the models are converted.
 
     Attributes:
@@ -342,7 +350,10 @@ class FastMtcnn:
     """
 
     def __init__(self, models_dir=None, num_threads=None, min_face_size=MIN_FACE_SIZE,
-                 min_face_ratio=0.0, max_candidates=None, progress=None):
+                 min_face_ratio=0.0, max_candidates=None, thresholds=THRESHOLDS, progress=None):
+        if len(thresholds) != 3 or not all(0 <= t < 1 for t in thresholds):
+            raise ValueError(f"thresholds must be three scores in [0, 1), got {thresholds}")
+        self.thresholds = tuple(float(t) for t in thresholds)
         folder = models_dir or ensure_models(progress=progress)
         self._content = {}
         for name, file_name in MODEL_FILES.items():
@@ -416,7 +427,7 @@ class FastMtcnn:
             level = cv2.resize(base, size, interpolation=cv2.INTER_AREA)
             out = self._pnet(level)
             score = out[2][0, :, :, 1]
-            ys, xs = np.nonzero(score > THRESHOLDS[0])
+            ys, xs = np.nonzero(score > self.thresholds[0])
             if len(ys) == 0:
                 continue
             reg = out[4][0, ys, xs].astype(np.float64)
@@ -445,7 +456,7 @@ class FastMtcnn:
         boxes = boxes.copy()
         boxes[:, 5] = out[2][:, 1]
         boxes = _refine(boxes, out[4])
-        boxes = _sort_desc(boxes[boxes[:, 5] > THRESHOLDS[1]])
+        boxes = _sort_desc(boxes[boxes[:, 5] > self.thresholds[1]])
         return _square(boxes[package_nms(boxes, NMS_RNET)][:self.max_candidates])
 
     def _stage_onet(self, image, boxes):
@@ -458,7 +469,7 @@ class FastMtcnn:
         boxes = boxes.copy()
         boxes[:, 5] = out[2][:, 1]
         boxes = np.concatenate([_refine(boxes, out[4]), points], axis=1)
-        boxes = _sort_desc(boxes[boxes[:, 5] > THRESHOLDS[2]])
+        boxes = _sort_desc(boxes[boxes[:, 5] > self.thresholds[2]])
         return boxes[package_nms(boxes, NMS_ONET, method="min")]
 
     # -- the interface -------------------------------------------------------------------------
@@ -508,10 +519,11 @@ def default_detector(num_threads=None, progress=None):
     120 x 120 * (W / H) pixels at its finest level whatever the resolution, and at most
     `DEFAULT_MAX_CANDIDATES` proposals go on to R-Net and O-Net. A face that size or larger is
     found with the boxes the `mtcnn` package gives; smaller faces are not searched for (use
-    `FastMtcnn(min_face_ratio=0)` for the package's full pyramid).
+    `FastMtcnn(min_face_ratio=0)` for the package's full pyramid). The thresholds are MTCNN's
+    original `TRACKER_THRESHOLDS` (O-Net 0.7, the package's 0.8).
     """
     return FastMtcnn(num_threads=num_threads, min_face_ratio=DEFAULT_MIN_FACE_RATIO,
-                     max_candidates=DEFAULT_MAX_CANDIDATES,
+                     max_candidates=DEFAULT_MAX_CANDIDATES, thresholds=TRACKER_THRESHOLDS,
                      progress=progress or _stderr_line)
 
 
