@@ -132,13 +132,14 @@ def test_bundled_tracker_against_human_labels():
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     from crct_tf.evaluation import metrics
-    runtime = load_runtime(None)
+    from crct_tf.tracking.tracker import default_detector
+    runtime, detect = load_runtime(None), default_detector()
     photos = tool.load_photos()
     assert len(photos) == 5
     for mode in ("fll_mt", "crct"):
         errors = []
         for _, rgb, truth in photos:
-            points = tool.track_first_frame(runtime, rgb, mode)
+            points = tool.track_first_frame(runtime, rgb, mode, detect)
             assert points is not None
             errors.append(float(metrics.nme_box_diagonal(points, truth)))
         assert np.mean(errors) < 0.03, (mode, errors)

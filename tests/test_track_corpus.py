@@ -96,19 +96,21 @@ def _all_files(folder):
 
 
 def assert_same_track(path, expected_path):
-    """Two CSVs of one video: the same frames, statuses and faces; coordinates to 0.02 px, scores
-    and angles to 0.01. (Worker processes run with different thread counts, and a thread count
-    changes float summation order, so the last written digit may differ.)"""
+    """Two CSVs of one video: the same frames, statuses and faces; box and landmark coordinates
+    to 0.02 px, p(face) to 0.002, head angles to 0.1 degree. (Worker processes run with different
+    thread counts, and a thread count changes float summation order, so the last written digit
+    may differ; the angles, fitted to the points, move by more than one of their 0.01 digits.)"""
     rows, expected = csv_rows(path), csv_rows(expected_path)
     assert rows[0] == expected[0] and len(rows) == len(expected), (path, len(rows), len(expected))
     header = expected[0]
     exact = {"frame", "time_s", "status", "face_id"}
+    tolerances = {"face_score": 0.002, "yaw": 0.1, "pitch": 0.1, "roll": 0.1}
     for got, want in zip(rows[1:], expected[1:]):
         for name, a, b in zip(header, got, want):
-            if name in exact or not b:
+            if name in exact or not a or not b:
                 assert a == b, (path, got[0], name, a, b)
             else:
-                tolerance = 0.02 if name[0] in "xyl" else 0.01
+                tolerance = tolerances.get(name, 0.02) + 1e-9    # (decimal text, binary floats)
                 assert abs(float(a) - float(b)) <= tolerance, (path, got[0], name, a, b)
 
 

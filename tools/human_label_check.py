@@ -16,10 +16,11 @@ import glob
 import os
 import sys
 
-import cv2
 import numpy as np
 
 from crct_tf import assets
+from crct_tf.datasets import image_files
+from crct_tf.datasets.manual_dir import DatasetError
 from crct_tf.evaluation import metrics
 from crct_tf.geometry import landmarks as lm
 
@@ -29,32 +30,32 @@ def load_photos():
     folder = assets.path("human_300w")
     photos = []
     for image_path in sorted(glob.glob(os.path.join(folder, "*.png"))):
-        rgb = np.ascontiguousarray(cv2.imread(image_path)[:, :, ::-1])
         points = lm.read_pts(os.path.splitext(image_path)[0] + ".pts")
-        photos.append((os.path.basename(image_path), rgb, points))
+        photos.append((os.path.basename(image_path), image_files.read_image_rgb(image_path),
+                       points))
     return photos
 
 
-def track_first_frame(runtime, rgb, mode):
-    """The tracker's landmarks on one photo as the first frame of a video, or None."""
+def track_first_frame(runtime, rgb, mode, detect=None):
+    """The tracker's landmarks on one photo as the first frame of a video, or None. `detect`:
+    the tracker's detector, built once by the caller (None: the tracker builds its own)."""
     from crct_tf.tracking.tracker import Tracker
-    tracker = Tracker.from_constants(runtime.steps, runtime.constants, mode=mode)
+    tracker = Tracker.from_constants(runtime.steps, runtime.constants, detect=detect, mode=mode)
     result = tracker.track(rgb)
     return None if result.landmarks is None else np.asarray(result.landmarks, np.float32)
 
 
-def dlib_points(rgb, truth):
-    """dlib's 68 points on its detection nearest the true face, or None (no detection)."""
-    from crct_tf.evaluation.robustness import _dlib_predictor_path
-    import dlib
-    rects = dlib.get_frontal_face_detector()(rgb, 1)
+def dlib_points(models, rgb, truth):
+    """dlib's 68 points on its detection nearest the true face, or None (no detection).
+    `models`: `robustness.dlib_models()`."""
+    detector, predictor = models
+    rects = detector(rgb, 1)
     if not rects:
         return None
     centre = truth.mean(0)
     rect = min(rects, key=lambda r: np.hypot((r.left() + r.right()) / 2 - centre[0],
                                              (r.top() + r.bottom()) / 2 - centre[1]))
-    shape = dlib.shape_predictor(_dlib_predictor_path())(rgb, rect)
-    return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
+    return np.array([(p.x, p.y) for p in predictor(rgb, rect).parts()], np.float32)
 
 
 def main(argv=None):
@@ -62,23 +63,26 @@ def main(argv=None):
     parser.add_argument("--weights", help="a weights bundle (default: the bundled weights)")
     parser.add_argument("--runtime", default="tf", choices=["tf", "litert"])
     args = parser.parse_args(argv)
-    from crct_tf.evaluation.robustness import dlib_available
+    from crct_tf.evaluation import robustness
     from crct_tf.tracking.runtime import load_runtime
+    from crct_tf.tracking.tracker import default_detector
     try:
         photos = load_photos()
         runtime = load_runtime(args.weights, runtime=args.runtime)
-    except (assets.AssetError, lm.PtsError, OSError, ValueError) as e:
+    except (assets.AssetError, lm.PtsError, DatasetError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    methods = ["fll_mt", "crct"] + (["dlib"] if dlib_available() else [])
+    detect = default_detector()
+    dlib = robustness.dlib_models() if robustness.dlib_available() else None
+    methods = ["fll_mt", "crct"] + (["dlib"] if dlib else [])
     rows = {m: [] for m in methods}
     print("| photo | face (px) | " + " | ".join(f"{m} NME box / eyes" for m in methods) + " |")
     print("|---|---|" + "---|" * len(methods))
     for name, rgb, truth in photos:
         cells = []
         for method in methods:
-            points = dlib_points(rgb, truth) if method == "dlib" else \
-                track_first_frame(runtime, rgb, method)
+            points = dlib_points(dlib, rgb, truth) if method == "dlib" else \
+                track_first_frame(runtime, rgb, method, detect)
             if points is None:
                 rows[method].append((np.inf, np.inf))
                 cells.append("no face")

@@ -387,12 +387,16 @@ def _dlib_predictor_path():
                         "shape_predictor_68_face_landmarks.dat")
 
 
+def dlib_models():
+    """dlib's HOG frontal face detector and 68-point shape predictor (the teacher)."""
+    import dlib
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(_dlib_predictor_path())
+
+
 def run_dlib(sequence, t_b=1.0):
     """Tracking by detection with dlib (HOG frontal detector + 68-point predictor) per frame."""
-    import dlib
     from crct_tf.tracking.tracker import select_detection
-    detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(_dlib_predictor_path())
+    detector, predictor = dlib_models()
     frames, previous = [], None
     for rgb in sequence.frames:
         rects, scores, _ = detector.run(rgb, 1, 0.0)
