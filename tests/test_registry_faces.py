@@ -1,0 +1,140 @@
+"""crct_registry_faces: the registry photos' faces with teacher labels, loader and TFDS builder."""
+
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+import crct_tf.datasets  # noqa: F401  (registers the builders)
+from crct_tf import assets
+from crct_tf.geometry import landmarks as lm
+from crct_tf.datasets import crct_bootstrap, registry_faces
+
+TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
+GROWTH = 0.3  # every point lies inside the MTCNN box grown by 30 % of its size on each side
+
+
+@pytest.fixture(scope="module")
+def labels():
+    return registry_faces.load_labels()
+
+
+@pytest.fixture(scope="module")
+def photo_dirs():
+    return {name: assets.path(name) for name in registry_faces.PHOTO_ASSETS}
+
+
+@pytest.fixture(scope="module")
+def examples(photo_dirs):
+    return registry_faces.load_registry_faces_examples("train", photo_dirs)
+
+
+def test_counts_add_up_per_source(labels):
+    entries = registry_faces.split_entries(labels, "train")
+    assert set(labels["counts"]) == set(registry_faces.PHOTO_ASSETS)
+    for name, count in labels["counts"].items():
+        assert set(count) == set(registry_faces.COUNT_KEYS)
+        assert count["photos"] == sum(f.endswith((".jpg", ".png"))
+                                      for f in assets.ASSETS[name].members)
+        mine = [e for e in entries if e["source"]["asset"] == name]
+        assert count["labelled"] == len(mine) > 0
+        drops = [d for d in labels["dropped"] if d["path"].startswith(name + "/")]
+        assert count["faces_detected"] == count["labelled"] + len(drops)
+        for reason in ("too_small", "teacher_disagrees", "teacher_outside_image",
+                       "rejected_by_eye"):
+            assert count[reason] == sum(d["reason"] == reason for d in drops)
+    assert len(entries) == len(labels["examples"])  # one split: everything is train
+    assert labels["distinct_identities"] == len({e["identity"] for e in entries})
+
+
+def test_every_face_names_its_source_licence_and_teacher(labels):
+    bootstrap = crct_bootstrap.load_labels()
+    for key in ("name", "dlib_version", "face_recognition_models_version", "predictor_sha256",
+                "teacher_box_map"):
+        assert labels["teacher"][key] == bootstrap["teacher"][key]
+    assert re.fullmatch(r"[0-9a-f]{64}", labels["teacher"]["predictor_sha256"])
+    assert labels["max_keypoint_disagreement"] == bootstrap["max_keypoint_disagreement"]
+    excluded = set(registry_faces.EXCLUDED_PACKAGES)
+    assert set(labels["excluded_packages"]) == excluded
+    for entry in labels["examples"]:
+        source, asset = entry["source"], assets.ASSETS[entry["source"]["asset"]]
+        assert source["package"] not in excluded
+        assert f"{source['package']}=={source['version']}" == asset.package
+        assert source["member"] == asset.member_root + entry["path"].split("/", 1)[1]
+        assert entry["licence"]["license"] and entry["licence"]["license_url"]
+        assert entry["keypoint_disagreement"] <= labels["max_keypoint_disagreement"]
+        side = min(entry["mtcnn_box"][2] - entry["mtcnn_box"][0],
+                   entry["mtcnn_box"][3] - entry["mtcnn_box"][1])
+        assert side >= labels["min_face_px"]
+    # No 300-W photo (the held-out human_300w asset) is a training face.
+    assert not any("300W" in e["source"]["member"] for e in labels["examples"])
+
+
+def test_ffhq_licences_are_the_metadata_of_each_photo(labels, photo_dirs):
+    with open(os.path.join(photo_dirs["ffhq_photos"], "ffhq-dataset-meta.json")) as f:
+        records = json.load(f).values()
+    meta = {os.path.basename(r["image"]["file_path"]): r["metadata"] for r in records}
+    ffhq = [e for e in labels["examples"] if e["source"]["asset"] == "ffhq_photos"]
+    assert len(ffhq) == 11
+    for entry in ffhq:
+        record = meta[entry["path"].split("/", 1)[1]]
+        assert entry["licence"]["license"] == record["license"]
+        assert entry["licence"]["photo_url"] == record["photo_url"]
+
+
+def test_loader_gives_one_example_per_face_inside_its_photo_and_box(examples, labels):
+    assert len(examples) == len(labels["examples"])
+    assert len({ex["person"] for ex in examples}) == len(examples)  # one id per face
+    for ex in examples:
+        image, points, box = ex["image"], ex["landmarks"], ex["mtcnn_box"]
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+        assert points.dtype == np.float32 and points.shape == (lm.NUM_LANDMARKS, 2)
+        assert box.dtype == np.float32 and box.shape == (4,)
+        assert ex["image/filename"].split("/", 1)[0] in registry_faces.PHOTO_ASSETS
+        h, w = image.shape[:2]
+        assert points.min() >= 0 and points[:, 0].max() <= w - 1 and points[:, 1].max() <= h - 1
+        size = box[2:] - box[:2]
+        assert np.all(points >= box[:2] - GROWTH * size), ex["person"]
+        assert np.all(points <= box[2:] + GROWTH * size), ex["person"]
+    # The faces of one photo share its decoded image.
+    group = [ex for ex in examples if ex["image/filename"] == "facetorch_photos/test3.jpg"]
+    assert len(group) > 1 and all(ex["image"] is group[0]["image"] for ex in group)
+
+
+def test_tfds_builder_prepares_the_train_split(tmp_path, examples):
+    builder = tfds.builder(registry_faces.NAME, data_dir=str(tmp_path))
+    builder.download_and_prepare()
+    assert builder.info.splits["train"].num_examples == len(examples)
+    by_person = {ex["person"]: ex for ex in examples}
+    for record in tfds.as_numpy(builder.as_dataset(split="train").take(6)):
+        reference = by_person[record["person"].decode()]
+        assert record["image"].shape == reference["image"].shape
+        assert np.abs(record["image"].astype(int) - reference["image"]).mean() < 2.0
+        np.testing.assert_array_equal(record["landmarks"], reference["landmarks"])
+        np.testing.assert_array_equal(record["mtcnn_box"], reference["mtcnn_box"])
+        assert record["image/filename"].decode() == reference["image/filename"]
+
+
+def test_a_missing_label_file_names_the_tool(tmp_path):
+    with pytest.raises(crct_tf.datasets.DatasetError, match="tools/label_registry_faces.py"):
+        registry_faces.load_labels(str(tmp_path / "none.json"))
+
+
+@pytest.mark.slow
+def test_the_tool_reproduces_the_committed_labels(tmp_path, labels):
+    pytest.importorskip("dlib")
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "label_registry_faces", os.path.join(TOOLS, "label_registry_faces.py"))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / "labels.json"
+    assert tool.main(["--out", str(out)]) == 0
+    again = registry_faces.load_labels(str(out))
+    assert again["counts"] == labels["counts"]
+    for new, old in zip(again["examples"], labels["examples"]):
+        assert new["person"] == old["person"]
+        np.testing.assert_allclose(new["landmarks"], old["landmarks"], atol=0.02)
