@@ -11,6 +11,13 @@ own layers only), which keeps the backbone shared by BT and FLL; a seeded run th
 further packs the bundle's part unchanged:
 
     python tools/seed_run_from_bundle.py --part fll --model_dir runs/bundled_fll
+
+`--backbone_from RUN` takes the backbone from another run's last checkpoint instead (an FLL run
+trained with its backbone unfrozen), so BT's bundled layers can be refitted on a new FLL's
+backbone, the order of paper III-E (FLL first, then BT on its frozen backbone):
+
+    python tools/seed_run_from_bundle.py --part bt --model_dir runs/bt_on_new \
+        --backbone_from runs/more_people_fll
     python -m crct_tf.export --format bundle --model_dir runs/robust_bt_ft \
         --model_dir runs/bundled_fll --model_dir runs/robust_fv --export_dir outputs/bundle \
         --dtype float16 --share_backbone
@@ -25,7 +32,8 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def seed_run(part, model_dir, weights=None, learning_rate=1e-4, lr_decay_steps=10_000):
+def seed_run(part, model_dir, weights=None, backbone_from=None, learning_rate=1e-4,
+             lr_decay_steps=10_000):
     import tensorflow as tf
 
     from crct_tf.tracking.runtime import load_weights
@@ -37,6 +45,8 @@ def seed_run(part, model_dir, weights=None, learning_rate=1e-4, lr_decay_steps=1
                           seq_bt=int(source.tracker["seq_bt"]), freeze_backbone=True)
     task.build_model()
     task.model.set_weights(getattr(source, part).get_weights())
+    if backbone_from:
+        restore_backbone(task.backbone, backbone_from)
     config = loop.LoopConfig(model_dir=model_dir, steps=1, batch_size=1,
                              learning_rate=learning_rate, lr_decay_steps=lr_decay_steps)
     optimizer = loop.make_optimizer(config, task.trainable_variables())
@@ -50,8 +60,26 @@ def seed_run(part, model_dir, weights=None, learning_rate=1e-4, lr_decay_steps=1
                                     "crop_settings": source.settings.to_dict(),
                                     "seq_bt": int(source.tracker["seq_bt"]),
                                     "seeded_from": os.path.abspath(weights or
-                                                                   bundled_weights_dir())})
+                                                                   bundled_weights_dir()),
+                                    "backbone_from": backbone_from and os.path.abspath(
+                                        backbone_from)})
     return path
+
+
+def restore_backbone(backbone, run_dir):
+    """Overwrites `backbone` with the backbone slot of `run_dir`'s last checkpoint."""
+    import tensorflow as tf
+
+    from crct_tf.training import loop
+    latest = tf.train.latest_checkpoint(os.path.join(run_dir, loop.CHECKPOINT_SUBDIR))
+    if latest is None:
+        raise ValueError(f"--backbone_from {run_dir}: no checkpoint there")
+    status = tf.train.Checkpoint(backbone=backbone).restore(latest).expect_partial()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError:
+        raise ValueError(f"--backbone_from {run_dir}: {latest} does not hold this backbone "
+                         "(another architecture or input size?)") from None
 
 
 def main(argv=None):
@@ -59,12 +87,14 @@ def main(argv=None):
     parser.add_argument("--part", required=True, choices=["bt", "fll"])
     parser.add_argument("--model_dir", required=True)
     parser.add_argument("--weights", default=None, help="bundle (default: the bundled weights)")
+    parser.add_argument("--backbone_from", default=None,
+                        help="run folder whose last checkpoint gives the backbone")
     args = parser.parse_args(argv)
     if os.path.exists(os.path.join(args.model_dir, "checkpoints")):
         print(f"error: {args.model_dir} already holds checkpoints", file=sys.stderr)
         return 2
     try:
-        print(seed_run(args.part, args.model_dir, args.weights))
+        print(seed_run(args.part, args.model_dir, args.weights, args.backbone_from))
     except (ValueError, RuntimeError, OSError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2

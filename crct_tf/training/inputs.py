@@ -3,6 +3,7 @@
 Sources yield `{image: uint8 [H, W, 3], landmarks: float32 [68, 2]}`:
   synthetic        generated faces (crct_tf.data.synthetic), no download at all
   crct_bootstrap   the 118 facenet photos with the teacher's labels (fetched by crct_tf.assets)
+  crct_registry_faces   38 faces of 16 more people from PyPI packages, teacher-labelled (train only)
   vw300, ibug300w, menpo2d   users' copies through TFDS `manual_dir` (never downloaded); a
                    builder config is chosen TFDS's way, NAME/CONFIG: `vw300/3da2d` (the 3DA-2D
                    annotations, NNN/annot2/), `ibug300w/3da2d`, `menpo2d/3da2d`; default `2d`
@@ -14,7 +15,7 @@ import dataclasses
 
 import tensorflow as tf
 
-IMAGE_DATASETS = ("crct_bootstrap", "ibug300w", "menpo2d")
+IMAGE_DATASETS = ("crct_bootstrap", "crct_registry_faces", "ibug300w", "menpo2d")
 VIDEO_DATASETS = ("vw300",)
 KNOWN = ("synthetic",) + IMAGE_DATASETS + VIDEO_DATASETS
 # Users' copies read through TFDS manual_dir; they take a builder config (NAME/CONFIG).
