@@ -143,3 +143,26 @@ def test_bundled_tracker_against_human_labels():
             assert points is not None
             errors.append(float(metrics.nme_box_diagonal(points, truth)))
         assert np.mean(errors) < 0.03, (mode, errors)
+
+
+@pytest.mark.slow
+def test_human_labelled_sequences_move_peoples_points_with_the_face():
+    """`--labels human`: the sequences of the five 300-W photos (asset fetched by pip) carry the
+    people's points through the same motion, so the frames' points match a warped photo."""
+    from crct_tf.datasets.human_300w import load_human_300w_examples
+    examples = load_human_300w_examples()
+    sequences = robustness.build_sequences(frames=24, examples=examples, labels="human")
+    assert [s.name for s in sequences] == [s.name for s in robustness.HUMAN_SEQUENCES]
+    photos = {e["image/filename"]: e["landmarks"] for e in examples}
+    for sequence in sequences:
+        truth = photos[sequence.spec.photo + ".png"]
+        # Frame t's points are the photo's under one similarity: distances scale uniformly.
+        d_photo = np.linalg.norm(truth[36] - truth[45])
+        d_frames = np.linalg.norm(sequence.landmarks[:, 36] - sequence.landmarks[:, 45], axis=1)
+        d_jaw = np.linalg.norm(sequence.landmarks[:, 0] - sequence.landmarks[:, 16], axis=1)
+        ratio = d_jaw / d_frames
+        np.testing.assert_allclose(ratio, np.linalg.norm(truth[0] - truth[16]) / d_photo,
+                                   rtol=1e-4)
+        assert (sequence.landmarks >= 0).all() and (sequence.landmarks[..., 0] < 320).all()
+    with pytest.raises(ValueError, match="human_rotation_35"):
+        robustness.build_sequences(["rotation_35"], examples=examples, labels="human")

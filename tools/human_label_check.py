@@ -12,14 +12,12 @@ when the `teacher` extra is installed). Five faces: an indication, not a benchma
 """
 
 import argparse
-import glob
-import os
 import sys
 
 import numpy as np
 
 from crct_tf import assets
-from crct_tf.datasets import image_files
+from crct_tf.datasets.human_300w import load_human_300w_examples
 from crct_tf.datasets.manual_dir import DatasetError
 from crct_tf.evaluation import metrics
 from crct_tf.geometry import landmarks as lm
@@ -27,13 +25,7 @@ from crct_tf.geometry import landmarks as lm
 
 def load_photos():
     """[(name, rgb, human points [68, 2] 0-based)] of the asset, sorted by name."""
-    folder = assets.path("human_300w")
-    photos = []
-    for image_path in sorted(glob.glob(os.path.join(folder, "*.png"))):
-        points = lm.read_pts(os.path.splitext(image_path)[0] + ".pts")
-        photos.append((os.path.basename(image_path), image_files.read_image_rgb(image_path),
-                       points))
-    return photos
+    return [(e["image/filename"], e["image"], e["landmarks"]) for e in load_human_300w_examples()]
 
 
 def track_first_frame(runtime, rgb, mode, detect=None):
