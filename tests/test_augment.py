@@ -165,3 +165,43 @@ def test_geometric_augmentations_inside_tf_data_keep_dots_on_points():
         lambda i, ex: augment.random_rotate(augment.random_flip(ex, [i, 0]), [i, 1]))
     for out in dataset:
         assert_dots_at(out["image"], out["landmarks"])
+
+
+def _mean_face_example(image_value=128):
+    """A grey image with the mean face's 68 points over its middle."""
+    points = (lm.MEAN_SHAPE_UNIT_BOX * 80.0 + 40.0).astype(np.float32)
+    image = tf.fill([SIZE, SIZE, 3], tf.constant(image_value, tf.uint8))
+    return {"image": image, "landmarks": tf.constant(points)}, points
+
+
+def test_fringe_hides_the_brows_not_the_eyes_or_mouth():
+    example, points = _mean_face_example()
+    out = augment.fringe(example, SEED)
+    np.testing.assert_array_equal(out["landmarks"], example["landmarks"])
+    changed = np.any(out["image"].numpy() != 128, axis=-1)
+    at = lambda idx: changed[np.round(points[idx, 1]).astype(int),
+                             np.round(points[idx, 0]).astype(int)]
+    assert at(range(17, 27)).all()                     # brows (and the forehead above them)
+    assert not at(range(36, 48)).any()                 # eyes
+    assert not at(range(48, 68)).any() and not at(range(0, 17)).any()
+    assert changed[:int(points[17:27, 1].min())].any()  # it comes down from above
+
+
+def test_hard_conditions_fringe_leaves_the_other_draws_as_they_were():
+    """The fringe has a seed of its own: with it on, every pixel outside the fringe is what the
+    same seed gave without it (the occluder, light, blur and size draws did not move)."""
+    example, points = _mean_face_example()
+    example["image"] = tf.cast(synthetic.render_dots(points, SIZE, SIZE, sigma=1.5) + 60.0,
+                               tf.uint8)
+    for seed in range(6):
+        s = tf.constant([seed, 11], tf.int64)
+        plain = augment.hard_conditions(example, s)["image"].numpy()
+        both = augment.hard_conditions(example, s, fringe_probability=1.0)["image"].numpy()
+        fringe_only = augment.fringe(example, augment.split_seed(
+            tf.random.experimental.stateless_fold_in(s, augment.FRINGE_SALT), 2)[1])
+        hair = np.any(fringe_only["image"].numpy() != example["image"].numpy(), axis=-1)
+        assert hair.any()
+        # Outside the fringe (grown by the blur's reach) the two agree.
+        from scipy.ndimage import binary_dilation
+        outside = ~binary_dilation(hair, iterations=augment.MAX_MOTION_BLUR)
+        np.testing.assert_array_equal(plain[outside], both[outside])

@@ -357,6 +357,35 @@ def face_occluder(example, seed):
                    lambda: painted)
 
 
+def fringe(example, seed):
+    """Paints a fringe of hair down over the eyebrows (points 17-26 hidden, the eyes not): a band
+    along the eye line from well above the brows to 0-4 % of the face height below the lowest
+    brow point, in a dark or fair hair colour. Landmarks unchanged. Real faces often look like
+    this, together with another occluder; the validator must still accept them."""
+    image, points = example["image"], tf.cast(example["landmarks"], tf.float32)
+    seeds = split_seed(seed, 3)
+    box = landmark_box(points)
+    width, height = box[2] - box[0], box[3] - box[1]
+    shape = tf.shape(image)
+    ys, xs = tf.meshgrid(tf.range(shape[0], dtype=tf.float32),
+                         tf.range(shape[1], dtype=tf.float32), indexing="ij")
+    eye_line = points[45] - points[36]
+    eye_line = eye_line / tf.maximum(tf.norm(eye_line), 1e-3)
+    up = tf.stack([eye_line[1], -eye_line[0]])
+    u = tf.random.stateless_uniform([2], seeds[0])
+    brows = tf.reduce_mean(points[17:27], 0)
+    lowest = tf.reduce_min(tf.linalg.matvec(points[17:27] - brows, up))   # along `up`, < 0
+    edge = lowest - height * 0.04 * u[0]      # the fringe's lower edge, below every brow point
+    thickness = height * 0.5
+    centre = brows + up * (edge + thickness / 2.0)
+    mask = _bar_mask(xs, ys, centre, eye_line, width * (1.1 + 0.2 * u[1]), thickness)
+    shade = tf.random.stateless_uniform([], seeds[1], 0.1, 0.8)          # black to fair
+    colour = 255.0 * shade * tf.constant([1.0, 0.8, 0.6]) * \
+        tf.random.stateless_uniform([3], seeds[2], 0.85, 1.15)
+    out = tf.where(mask[..., None], colour, tf.cast(image, tf.float32))
+    return dict(example, image=_restore_dtype(out, image.dtype))
+
+
 def light_gain(example, seed, gain=LIGHT_GAIN):
     """Multiplies the image by a gain in `gain` (0.4: dim, 1.4: bright), clipped to 0-255."""
     image = example["image"]
@@ -394,10 +423,15 @@ def low_resolution(example, seed, factor=(0.25, 0.6)):
     return dict(example, image=_restore_dtype(out, image.dtype))
 
 
+FRINGE_SALT = 101      # the fringe's seed, folded in: the other draws stay what they were
+
+
 def hard_conditions(example, seed, occlude_probability=0.5, dark_probability=0.4,
-                    blur_probability=0.3, low_resolution_probability=0.25):
+                    blur_probability=0.3, low_resolution_probability=0.25,
+                    fringe_probability=0.0):
     """What a tracked face goes through: an occluder, low or high light, motion blur, a face
-    seen small."""
+    seen small; with `fringe_probability`, also hair over the brows (with or without the
+    occluder)."""
     seeds = split_seed(seed, 8)
 
     def maybe(probability, which, fn, ex):
@@ -405,6 +439,12 @@ def hard_conditions(example, seed, occlude_probability=0.5, dark_probability=0.4
         return tf.cond(apply, lambda: fn(ex, seeds[which + 4]), lambda: dict(ex))
 
     example = maybe(occlude_probability, 0, face_occluder, example)
+    if fringe_probability > 0:
+        fringe_seeds = split_seed(tf.random.experimental.stateless_fold_in(
+            tf.cast(seed, tf.int64), FRINGE_SALT), 2)
+        apply = tf.random.stateless_uniform([], fringe_seeds[0]) < fringe_probability
+        example = tf.cond(apply, lambda: fringe(example, fringe_seeds[1]),
+                          lambda: dict(example))
     example = maybe(dark_probability, 1, light_gain, example)
     example = maybe(low_resolution_probability, 3, low_resolution, example)
     return maybe(blur_probability, 2, motion_blur, example)

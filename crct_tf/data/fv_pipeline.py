@@ -42,6 +42,9 @@ POSITIVE_FRACTION = 0.5
 # Positives: half the true landmarks, half shifted. Negatives: how often each kind is drawn.
 POSITIVE_TRUE_PROBABILITY = 0.5
 NEGATIVE_KINDS = ("shift", "random_position", "flat")
+# Robust scheme: the share of examples with hair over the brows (`augment.fringe`), alone or with
+# another occluder (before it, a fringe plus a strip under the nose was rejected on a new face).
+FRINGE_PROBABILITY = 0.25
 NEGATIVE_WEIGHTS = (0.5, 0.25, 0.25)
 # Kind codes in `fv_example`'s output.
 KIND_TRUE, KIND_SMALL_SHIFT, KIND_SHIFT, KIND_RANDOM_POSITION, KIND_FLAT = range(5)
@@ -259,7 +262,8 @@ def fv_example(example, seed, label, settings, do_augment=True, scheme="paper"):
     example = common.still_with_box(example, seeds[0], do_augment)
     if scheme == "robust":
         if do_augment:
-            example = augment.hard_conditions(example, seeds[2])
+            example = augment.hard_conditions(example, seeds[2],
+                                              fringe_probability=FRINGE_PROBABILITY)
         shown, kind = _robust_shown_landmarks(example, seeds[1], label)
     else:
         shown, kind = _shown_landmarks(example, seeds[1], label)
