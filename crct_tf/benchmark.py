@@ -8,7 +8,7 @@ r"""Times the tracker as a user runs it, and its parts.
       (TF against TFLite exports: ms per stage and NME vs TF)
   python -m crct_tf.benchmark --faces 1,2,4
       (ms/frame tracking 1, 2 and 4 faces: crct_tf.evaluation.multi_face.time_faces)
-  python -m crct_tf.benchmark --robustness   (accuracy: crct_tf.evaluation.robustness)
+  python -m crct_tf.benchmark --robustness [--robustness_labels human]   (accuracy)
 
 The default run times, in one process, every runtime on three clips: the demo clip (176x144),
 a 640x360 version of it (the 16:9 band around the face, upscaled) and a generated 640x360 clip
@@ -71,6 +71,9 @@ def define_flags():
                       "(crct_tf.evaluation.robustness): crct, fll_mt, bt and dlib on generated "
                       "sequences with motion, blur, light and occluders.")
     flags.DEFINE_string("robustness_out", None, "--robustness: folder for robustness.json/.md.")
+    flags.DEFINE_enum("robustness_labels", "teacher", ["teacher", "human"],
+                      "--robustness: the ground truth, the teacher's points on the bootstrap val "
+                      "photos or people's on the human_300w photos.")
     flags.DEFINE_list("faces", None, "ms/frame with this many faces in view, e.g. 1,2,4 "
                       "(crct_tf.evaluation.multi_face; docs/multi_face.md).")
 
@@ -643,6 +646,7 @@ def main(argv):
         from crct_tf.evaluation import robustness
         args = ["--weights", FLAGS.weights] if FLAGS.weights else []
         args += ["--out", FLAGS.robustness_out] if FLAGS.robustness_out else []
+        args += ["--labels", FLAGS.robustness_labels]
         raise SystemExit(robustness.main(args))
     if FLAGS.faces:
         from crct_tf.evaluation import multi_face
