@@ -23,7 +23,7 @@ def _tool():
 
 def test_backbone_from_a_folder_without_checkpoints_is_one_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no checkpoint there"):
-        _tool().restore_backbone(None, str(tmp_path))
+        _tool().latest_checkpoint(str(tmp_path))
     assert _tool().main(["--part", "bt", "--model_dir", str(tmp_path / "seed"),
                          "--backbone_from", str(tmp_path / "missing")]) == 2
 

@@ -39,14 +39,15 @@ def seed_run(part, model_dir, weights=None, backbone_from=None, learning_rate=1e
     from crct_tf.tracking.runtime import load_weights
     from crct_tf.training import loop, run_setup, tasks
     from crct_tf.weights.packaged import bundled_weights_dir
+    backbone_checkpoint = latest_checkpoint(backbone_from) if backbone_from else None
     source = load_weights(weights)
     task = tasks.get_task(part, source.settings,
                           lambda size: run_setup.backbone_for("facenet", size),
                           seq_bt=int(source.tracker["seq_bt"]), freeze_backbone=True)
     task.build_model()
     task.model.set_weights(getattr(source, part).get_weights())
-    if backbone_from:
-        restore_backbone(task.backbone, backbone_from)
+    if backbone_checkpoint:
+        restore_backbone(task.backbone, backbone_checkpoint)
     config = loop.LoopConfig(model_dir=model_dir, steps=1, batch_size=1,
                              learning_rate=learning_rate, lr_decay_steps=lr_decay_steps)
     optimizer = loop.make_optimizer(config, task.trainable_variables())
@@ -66,19 +67,26 @@ def seed_run(part, model_dir, weights=None, backbone_from=None, learning_rate=1e
     return path
 
 
-def restore_backbone(backbone, run_dir):
-    """Overwrites `backbone` with the backbone slot of `run_dir`'s last checkpoint."""
+def latest_checkpoint(run_dir):
+    """The last checkpoint of a run folder; ValueError naming `--backbone_from` if none."""
     import tensorflow as tf
 
     from crct_tf.training import loop
     latest = tf.train.latest_checkpoint(os.path.join(run_dir, loop.CHECKPOINT_SUBDIR))
     if latest is None:
         raise ValueError(f"--backbone_from {run_dir}: no checkpoint there")
-    status = tf.train.Checkpoint(backbone=backbone).restore(latest).expect_partial()
+    return latest
+
+
+def restore_backbone(backbone, checkpoint):
+    """Overwrites `backbone` with the backbone slot of `checkpoint` (a path prefix)."""
+    import tensorflow as tf
+
+    status = tf.train.Checkpoint(backbone=backbone).restore(checkpoint).expect_partial()
     try:
         status.assert_existing_objects_matched()
     except AssertionError:
-        raise ValueError(f"--backbone_from {run_dir}: {latest} does not hold this backbone "
+        raise ValueError(f"--backbone_from: {checkpoint} does not hold this backbone "
                          "(another architecture or input size?)") from None
 
 

@@ -165,7 +165,6 @@ def strip_occlusion(example, seed, max_strips=MAX_STRIPS, thickness=STRIP_THICKN
     and length drawn as fractions of the box's larger side.
     """
     image = example["image"]
-    shape = tf.shape(image)
     box = tf.cast(example["box"], tf.float32)
     _, side = _box_centre_size(box)
     seeds = split_seed(seed, 6)
@@ -176,8 +175,7 @@ def strip_occlusion(example, seed, max_strips=MAX_STRIPS, thickness=STRIP_THICKN
     thick = side * tf.random.stateless_uniform([max_strips], seeds[3], *thickness)
     long = side * tf.random.stateless_uniform([max_strips], seeds[4], *length)
     colours = tf.random.stateless_uniform([max_strips, 3], seeds[5], 0.0, 255.0)
-    ys, xs = tf.meshgrid(tf.range(shape[0], dtype=tf.float32),
-                         tf.range(shape[1], dtype=tf.float32), indexing="ij")
+    ys, xs = _pixel_grid(image)
     out = tf.cast(image, tf.float32)
     for k in range(max_strips):
         dx, dy = xs - centres[k, 0], ys - centres[k, 1]
@@ -301,6 +299,19 @@ MAX_MOTION_BLUR = 9            # pixels, the longest motion-blur kernel
 MOTION_BLUR_TAPS = 9
 
 
+def _pixel_grid(image):
+    """(ys, xs) float32 [H, W]: every pixel's row and column."""
+    shape = tf.shape(image)
+    return tf.meshgrid(tf.range(shape[0], dtype=tf.float32),
+                       tf.range(shape[1], dtype=tf.float32), indexing="ij")
+
+
+def _direction(a, b):
+    """The unit vector from point a to point b (the eye or mouth line)."""
+    line = b - a
+    return line / tf.maximum(tf.norm(line), 1e-3)
+
+
 def _bar_mask(xs, ys, centre, direction, length, thickness):
     dx, dy = xs - centre[0], ys - centre[1]
     along = dx * direction[0] + dy * direction[1]
@@ -319,13 +330,9 @@ def face_occluder(example, seed):
     kind = tf.random.stateless_uniform([], seeds[0], 0, len(OCCLUDER_KINDS), dtype=tf.int32)
     box = landmark_box(points)
     width, height = box[2] - box[0], box[3] - box[1]
-    shape = tf.shape(image)
-    ys, xs = tf.meshgrid(tf.range(shape[0], dtype=tf.float32),
-                         tf.range(shape[1], dtype=tf.float32), indexing="ij")
-    eye_line = points[45] - points[36]
-    eye_line = eye_line / tf.maximum(tf.norm(eye_line), 1e-3)
-    mouth_line = points[54] - points[48]
-    mouth_line = mouth_line / tf.maximum(tf.norm(mouth_line), 1e-3)
+    ys, xs = _pixel_grid(image)
+    eye_line = _direction(points[36], points[45])
+    mouth_line = _direction(points[48], points[54])
     u = tf.random.stateless_uniform([4], seeds[1])
     eye_bar = _bar_mask(xs, ys, tf.reduce_mean(points[36:48], 0), eye_line,
                         width * (0.9 + 0.2 * u[0]), height * (0.10 + 0.07 * u[1]))
@@ -366,11 +373,8 @@ def fringe(example, seed):
     seeds = split_seed(seed, 3)
     box = landmark_box(points)
     width, height = box[2] - box[0], box[3] - box[1]
-    shape = tf.shape(image)
-    ys, xs = tf.meshgrid(tf.range(shape[0], dtype=tf.float32),
-                         tf.range(shape[1], dtype=tf.float32), indexing="ij")
-    eye_line = points[45] - points[36]
-    eye_line = eye_line / tf.maximum(tf.norm(eye_line), 1e-3)
+    ys, xs = _pixel_grid(image)
+    eye_line = _direction(points[36], points[45])
     up = tf.stack([eye_line[1], -eye_line[0]])
     u = tf.random.stateless_uniform([2], seeds[0])
     brows = tf.reduce_mean(points[17:27], 0)
