@@ -31,6 +31,9 @@ flags.DEFINE_string("categories", None, "Test categories, e.g. 1,2,3 (default: e
 flags.DEFINE_string("annot_dir", "annot", "Ground-truth annotation folder (annot2: 3DA-2D).")
 flags.DEFINE_string("weights", None, "Weights bundle (default: the bundled weights).")
 flags.DEFINE_string("saved_model", None, "Or a SavedModel from python -m crct_tf.export.")
+flags.DEFINE_enum("fll_box", None, ["bt", "bt_centre"], "Where FLL's crop goes: bt (around BT's "
+                  "box, Algorithm 1) or bt_centre (BT's centre, the previous box's size); "
+                  "default: the weights' own.")
 flags.DEFINE_integer("max_frames", None, "Track at most this many frames per video.")
 
 VIDEO_FILE = "vid.avi"
@@ -122,7 +125,8 @@ def main(argv):
         from crct_tf.tracking import runtime as runtimes
         from crct_tf.tracking.tracker import default_detector
         try:
-            runtime = runtimes.load_runtime(weights=FLAGS.weights, saved_model=FLAGS.saved_model)
+            runtime = runtimes.load_runtime(weights=FLAGS.weights, saved_model=FLAGS.saved_model,
+                                            fll_box=FLAGS.fll_box)
         except runtimes.RuntimeLoadError as e:
             raise EvaluateVideoError(str(e)) from None
         detect = default_detector() if set(FLAGS.modes) - {"bt"} else None

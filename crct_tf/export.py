@@ -26,6 +26,7 @@ Weights bundle, from one or more training runs of the train CLI:
 Bad input: one line on stderr, exit code 2.
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -64,6 +65,10 @@ def define_flags():
                       "FLL (the paper keeps them apart).")
     flags.DEFINE_float("t_c", None, "Bundle: the validator threshold T_C saved with the weights "
                        "(default the paper's 0.5; see `python -m crct_tf.evaluation.robustness_fv`).")
+    flags.DEFINE_enum("fll_box", None, ["bt", "bt_centre"], "Where the tracker puts FLL's "
+                      "crop, saved with the export: bt (around BT's box, Algorithm 1) or "
+                      "bt_centre (BT's centre, the previous box's size; docs/robustness.md). "
+                      "Default: the weights' own.")
     flags.DEFINE_bool("jit_compile", True, "Run the networks under XLA inside the exported step.")
 
 class ExportError(RuntimeError):
@@ -119,7 +124,8 @@ def export_saved_model(bundle, export_dir, overwrite=False, jit_compile=True, we
 
 
 def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
-        dtype="float32", share_backbone=False, jit_compile=True, quantize="none", t_c=None):
+        dtype="float32", share_backbone=False, jit_compile=True, quantize="none", t_c=None,
+        fll_box=None):
     """What the CLI does; returns the written folder.
 
     Raises:
@@ -139,7 +145,8 @@ def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
         from crct_tf.training.pack import T_C, pack_runs
         try:
             return pack_runs(list(model_dirs), export_dir, dtype=dtype, overwrite=overwrite,
-                             share_backbone=share_backbone, t_c=T_C if t_c is None else t_c)
+                             share_backbone=share_backbone, t_c=T_C if t_c is None else t_c,
+                             fll_box=fll_box)
         except TrainingError as e:
             raise ExportError(str(e)) from None
     from crct_tf.tracking.runtime import RuntimeLoadError, load_weights
@@ -149,6 +156,8 @@ def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
     except RuntimeLoadError as e:
         raise ExportError(str(e)) from None
     weights = weights or bundled_weights_dir()         # recorded as the export's source
+    if fll_box is not None:
+        bundle.settings = dataclasses.replace(bundle.settings, fll_box=fll_box)
     if export_format == "tflite":
         from crct_tf.deploy import tflite
         return tflite.export_tflite(bundle, export_dir, quantize, overwrite, weights)
@@ -169,7 +178,7 @@ def main(argv):
     try:
         out = run(FLAGS.format, FLAGS.export_dir, FLAGS.weights, FLAGS.model_dir,
                   FLAGS.overwrite, FLAGS.dtype, FLAGS.share_backbone, FLAGS.jit_compile,
-                  FLAGS.quantize, FLAGS.t_c)
+                  FLAGS.quantize, FLAGS.t_c, FLAGS.fll_box)
     except ExportError as e:
         _fail(e)
     except (OSError, ValueError) as e:

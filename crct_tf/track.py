@@ -41,6 +41,7 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 from absl import logging  # noqa: E402
 
+from crct_tf.geometry.cropping import FLL_BOX_RULES  # noqa: E402
 from crct_tf.tracking import MODES, REDETECT_ON, Tracker  # noqa: E402
 from crct_tf.tracking import runtime as runtimes  # noqa: E402
 from crct_tf.tracking import video_io, video_run  # noqa: E402
@@ -85,6 +86,10 @@ def add_tracking_arguments(p):
     p.add_argument("--save_pts", action="store_true", help="write S/annot/NNNNNN.pts (several faces: S/face_<id>/annot/)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--init_box", help="first box x0,y0,x1,y1 (required by --mode bt)")
+    p.add_argument("--fll_box", choices=FLL_BOX_RULES,
+                   help="where FLL's crop goes: bt (around BT's box, Algorithm 1) or bt_centre "
+                        "(BT's centre, the previous box's size); default: the weights' own "
+                        "(docs/robustness.md)")
     p.add_argument("--redetect_on", default="next",
                    help="after FV rejects frame t, run MTCNN on t+1 (next, the paper) or on t "
                         "itself and run the step again (same, the authors' code)")
@@ -224,7 +229,8 @@ def load_networks(args, frames=None):
     jit = tracker_variant(frames)
     try:
         runtime = runtimes.load_runtime(**_source(args), threads=args.threads, jit_compile=jit,
-                                        runtime=runtime_name)
+                                        runtime=runtime_name,
+                                        fll_box=getattr(args, "fll_box", None))
     except runtimes.RuntimeLoadError as e:
         raise UsageError(str(e)) from None
     return runtime.steps, runtime.constants, runtime.label

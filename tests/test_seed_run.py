@@ -58,3 +58,24 @@ def test_seeded_bt_run_holds_the_bundles_bt_on_another_runs_backbone(tmp_path):
     bundled_head = source.bt.get_layer("bt_embedding").get_weights()
     for seeded, bundled in zip(bt.model.get_layer("bt_embedding").get_weights(), bundled_head):
         np.testing.assert_array_equal(seeded, bundled)
+
+
+def test_seeded_fv_run_restores_the_bundles_validator(tmp_path):
+    from crct_tf.tracking.runtime import load_weights
+    from helpers import save_untrained_bundle
+    weights = str(save_untrained_bundle(tmp_path / "weights", "tiny"))
+    source = load_weights(weights)
+    for kernel in source.fv.trainable_weights:            # weights no fresh FV would have
+        kernel.assign(tf.random.stateless_normal(kernel.shape, [3, 4]))
+    source_weights = source.fv.get_weights()
+    from crct_tf.weights.bundle import save_bundle
+    save_bundle(weights, source.bt, source.fv, source.fll, source.settings, source.tracker,
+                source.mtcnn_box_map, backbone="tiny", overwrite=True)
+    seed = tmp_path / "fv_seed"
+    _tool().seed_run("fv", str(seed), weights=weights)
+    restored, run, _ = run_setup.restore_run(str(seed))
+    assert run["model"] == "fv" and restored.backbone is None
+    for got, expected in zip(restored.model.get_weights(), source_weights):
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert _tool().main(["--part", "fv", "--model_dir", str(tmp_path / "again"),
+                         "--backbone_from", str(seed)]) == 2

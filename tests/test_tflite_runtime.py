@@ -5,6 +5,7 @@ and int8, and run in a fresh process without the model-building or training code
 """
 
 import csv
+import dataclasses
 import functools
 import json
 import os
@@ -117,12 +118,18 @@ def test_export_writes_models_and_constants(tiny_export):
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]   # no staging
 
 
-def test_fp32_tflite_steps_equal_the_tf_steps_tiny(tiny_export, demo_clip, mtcnn_detector):
+@pytest.mark.parametrize("fll_box", ["bt", "bt_centre"])
+def test_fp32_tflite_steps_equal_the_tf_steps_tiny(tiny_export, demo_clip, mtcnn_detector,
+                                                    fll_box):
+    from crct_tf.tracking.frame_step import FrameSteps
     from crct_tf.tracking.tflite_steps import TfliteSteps
     bundle, folder = tiny_export
     frames = _frames(demo_clip, 30)
     tflite = TfliteSteps(str(folder), num_threads=2)
-    expected = _track(_tf_steps(bundle), _constants(bundle), frames, mtcnn_detector)
+    settings = dataclasses.replace(bundle.settings, fll_box=fll_box)  # FLL's crop, both runtimes
+    tflite.settings = settings
+    tf_steps = FrameSteps(bundle.bt, bundle.fv, bundle.fll, settings)
+    expected = _track(tf_steps, _constants(bundle), frames, mtcnn_detector)
     got = _track(tflite, tflite.constants, frames, mtcnn_detector)
     assert [r.status for r in got] == [r.status for r in expected] == ["tracked"] * 30
     difference = max(np.abs(a.landmarks - b.landmarks).max() for a, b in zip(got, expected))

@@ -4,11 +4,11 @@ r"""Seeds a training run from a weights bundle, so that training fine-tunes the 
     python -m crct_tf.train --flagfile=configs/robust_bt_ft.cfg      # resumes from the seed
 
 The bundled weights were trained from runs that are not shipped. This writes `model_dir` with the
-checkpoint a run of `--part` (bt or fll) would have at step 0 -- model, backbone, a fresh
+checkpoint a run of `--part` (bt, fll or fv) would have at step 0 -- model, backbone (FV has none), a fresh
 optimizer, step 0 -- holding the bundle's weights, so `python -m crct_tf.train --model_dir ...`
-"resumes" from them. The run must use --freeze_backbone (the seed's optimizer holds the task's
-own layers only), which keeps the backbone shared by BT and FLL; a seeded run that is not trained
-further packs the bundle's part unchanged:
+"resumes" from them. A BT or FLL run must use --freeze_backbone (the seed's optimizer holds the
+task's own layers only), which keeps the backbone shared by BT and FLL; a seeded run that is not
+trained further packs the bundle's part unchanged:
 
     python tools/seed_run_from_bundle.py --part fll --model_dir runs/bundled_fll
 
@@ -39,6 +39,8 @@ def seed_run(part, model_dir, weights=None, backbone_from=None, learning_rate=1e
     from crct_tf.tracking.runtime import load_weights
     from crct_tf.training import loop, run_setup, tasks
     from crct_tf.weights.packaged import bundled_weights_dir
+    if backbone_from and part == "fv":
+        raise ValueError("--backbone_from: FV has no backbone")
     backbone_checkpoint = latest_checkpoint(backbone_from) if backbone_from else None
     source = load_weights(weights)
     task = tasks.get_task(part, source.settings,
@@ -52,8 +54,10 @@ def seed_run(part, model_dir, weights=None, backbone_from=None, learning_rate=1e
                              learning_rate=learning_rate, lr_decay_steps=lr_decay_steps)
     optimizer = loop.make_optimizer(config, task.trainable_variables())
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-    checkpoint = tf.train.Checkpoint(model=task.model, optimizer=optimizer, step=step,
-                                     backbone=task.backbone)
+    slots = {"model": task.model, "optimizer": optimizer, "step": step}
+    if task.backbone is not None:
+        slots["backbone"] = task.backbone                 # the training loop's slots
+    checkpoint = tf.train.Checkpoint(**slots)
     manager = tf.train.CheckpointManager(
         checkpoint, os.path.join(model_dir, loop.CHECKPOINT_SUBDIR), max_to_keep=3)
     path = manager.save(checkpoint_number=0)
@@ -92,7 +96,7 @@ def restore_backbone(backbone, checkpoint):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", required=True, choices=["bt", "fll"])
+    parser.add_argument("--part", required=True, choices=["bt", "fll", "fv"])
     parser.add_argument("--model_dir", required=True)
     parser.add_argument("--weights", default=None, help="bundle (default: the bundled weights)")
     parser.add_argument("--backbone_from", default=None,

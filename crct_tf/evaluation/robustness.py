@@ -507,7 +507,8 @@ def score(frames, sequence, mode):
 # --- the benchmark -----------------------------------------------------------------------------
 
 def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=DEFAULT_FRAMES,
-                  out_dir=None, runtime=None, log=print, labels="teacher", **config):
+                  out_dir=None, runtime=None, log=print, labels="teacher", fll_box=None,
+                  **config):
     """Builds the sequences, tracks them in every mode (and dlib), scores them.
 
     Returns:
@@ -516,7 +517,7 @@ def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=
     """
     if runtime is None:
         from crct_tf.tracking.runtime import load_runtime
-        runtime = load_runtime(weights)
+        runtime = load_runtime(weights, fll_box=fll_box)
     t_c = float(config.get("t_c") or runtime.constants["tracker"]["t_c"])
     sequences = build_sequences(names, frames, labels=labels)
     detect = CachedDetector()
@@ -557,8 +558,10 @@ def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         with open(os.path.join(out_dir, "robustness.json"), "w") as f:
+            settings = getattr(runtime.steps, "settings", None)
             json.dump({"rows": rows, "details": details, "weights": runtime.label,
-                       "labels": labels, "config": {k: v for k, v in config.items() if v is not None}}, f)
+                       "fll_box": settings.fll_box if settings else None, "labels": labels,
+                       "config": {k: v for k, v in config.items() if v is not None}}, f)
         with open(os.path.join(out_dir, "robustness.md"), "w") as f:
             f.write(format_table(rows) + "\n")
     return rows, details
@@ -645,6 +648,8 @@ def main(argv=None):
     parser.add_argument("--labels", default="teacher", choices=sorted(LABELS),
                         help="ground truth: the teacher's points on the bootstrap val photos, "
                              "or people's on the human_300w photos")
+    parser.add_argument("--fll_box", default=None, choices=["bt", "bt_centre"],
+                        help="where FLL's crop goes (default: the weights' own)")
     parser.add_argument("--save_frames", default=None, help="write the frames as PNG here")
     args = parser.parse_args(argv)
     names = args.sequences.split(",") if args.sequences else None
@@ -663,7 +668,7 @@ def main(argv=None):
                 save_frames(sequence, os.path.join(args.save_frames, sequence.name))
             return 0
         rows, _ = run_benchmark(args.weights, names, modes, not args.nodlib, args.frames,
-                                args.out, labels=args.labels)
+                                args.out, labels=args.labels, fll_box=args.fll_box)
     except (ValueError, RuntimeError, OSError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2

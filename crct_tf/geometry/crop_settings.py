@@ -18,6 +18,9 @@ class CropSettings:
       bt_context: BT crop window = square of `bt_context` x the larger side of b_{t-1}
         (Re3's 2x context; the authors' code grows the box by half its size per side).
       fll_context: the same for FLL around b_t^BT (eq. 7).
+      fll_box: where the tracker puts FLL's crop (`cropping.FLL_BOX_RULES`): `bt`, around
+        b_t^BT (Algorithm 1), or `bt_centre`, at b_t^BT's centre with b_{t-1}'s size.
+        Training crops around the (jittered) true box either way.
       fv_face_context, fv_face_size, fv_patch_size: the validator's patches (eq. 6), see
         `cropping.landmark_patch_boxes`.
     """
@@ -27,6 +30,12 @@ class CropSettings:
     fv_face_context: float = cropping.FV_FACE_CONTEXT
     fv_face_size: int = cropping.FV_FACE_SIZE
     fv_patch_size: int = cropping.FV_PATCH_SIZE
+    fll_box: str = "bt"
+
+    def __post_init__(self):
+        if self.fll_box not in cropping.FLL_BOX_RULES:
+            raise ValueError(f"unknown fll_box {self.fll_box!r}; expected "
+                             f"{' or '.join(cropping.FLL_BOX_RULES)}")
 
     def to_dict(self):
         return dataclasses.asdict(self)

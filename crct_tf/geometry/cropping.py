@@ -31,6 +31,25 @@ def square_context_box(box, context=DEFAULT_CONTEXT):
     return np.concatenate([centre - half, centre + half], axis=-1)
 
 
+# Where FLL's crop goes (`CropSettings.fll_box`). `bt`: around b_t^BT (Algorithm 1, line 18,
+# eq. 7). `bt_centre`: at b_t^BT's centre, sized by b_{t-1} (the previous frame's FLL box, or
+# the mapped detector box after a (re)detection): BT's motion with FLL's steadier size.
+FLL_BOX_RULES = ("bt", "bt_centre")
+
+
+def fll_crop_box(bt_box, previous_box, rule="bt"):
+    """The box FLL's crop is centred on and sized by ([..., 4] each), by `rule`."""
+    bt_box = np.asarray(bt_box, dtype=np.float32)
+    if rule == "bt":
+        return bt_box
+    if rule != "bt_centre":
+        raise ValueError(f"unknown FLL box rule {rule!r}; expected {' or '.join(FLL_BOX_RULES)}")
+    previous_box = np.asarray(previous_box, dtype=np.float32)
+    centre = (bt_box[..., :2] + bt_box[..., 2:]) / 2.0
+    half = (previous_box[..., 2:] - previous_box[..., :2]) / 2.0
+    return np.concatenate([centre - half, centre + half], axis=-1)
+
+
 def points_to_crop(points, crop_box, size):
     """Maps image points [..., N, 2] into crop pixels of a `size` crop of `crop_box` [..., 4]."""
     origin = crop_box[..., None, :2]

@@ -7,8 +7,8 @@ positions of `cropping.crop_image` (half-pixel centres). Outside the image, both
 
 import tensorflow as tf
 
-from crct_tf.geometry.cropping import (DEFAULT_CONTEXT, FV_FACE_CONTEXT, FV_FACE_SIZE, FV_PATCH_SIZE,
-                                   MIN_BOX_SIDE)
+from crct_tf.geometry.cropping import (DEFAULT_CONTEXT, FLL_BOX_RULES, FV_FACE_CONTEXT,
+                                      FV_FACE_SIZE, FV_PATCH_SIZE, MIN_BOX_SIDE)
 
 
 def tf_box_from_landmarks(points):
@@ -22,6 +22,19 @@ def tf_square_context_box(box, context=DEFAULT_CONTEXT):
     centre = (box[..., :2] + box[..., 2:]) / 2.0
     side = context * tf.maximum(tf.reduce_max(box[..., 2:] - box[..., :2], axis=-1), MIN_BOX_SIDE)
     half = (side / 2.0)[..., None]
+    return tf.concat([centre - half, centre + half], axis=-1)
+
+
+def tf_fll_crop_box(bt_box, previous_box, rule="bt"):
+    """`fll_crop_box` as TensorFlow ops (`rule` is a Python string: fixed when traced)."""
+    bt_box = tf.convert_to_tensor(bt_box, tf.float32)
+    if rule == "bt":
+        return bt_box
+    if rule != "bt_centre":
+        raise ValueError(f"unknown FLL box rule {rule!r}; expected {' or '.join(FLL_BOX_RULES)}")
+    previous_box = tf.convert_to_tensor(previous_box, tf.float32)
+    centre = (bt_box[..., :2] + bt_box[..., 2:]) / 2.0
+    half = (previous_box[..., 2:] - previous_box[..., :2]) / 2.0
     return tf.concat([centre - half, centre + half], axis=-1)
 
 

@@ -7,6 +7,8 @@ One call of `FrameSteps.step` does lines 13-19 of Algorithm 1 for F faces of one
     patches around l_t^BT (face box b_t^BT)         -> FV -> p(face)            (line 15, eq. 6)
     crop X_t with b_t^BT (fll_context)              -> FLL -> l_t, b_t          (lines 18-19)
 
+(with `settings.fll_box` `bt_centre`, FLL's crop is centred on b_t^BT and sized by b_{t-1}).
+
 Frames are uint8 [H, W, 3] RGB of any size (dynamic H, W: no retracing); the previous frame may
 have another size. FLL always runs and the tracker ignores its result when FV rejects: one graph
 with no branch, and FLL costs about one backbone pass (see docs/speed.md). The Keras models
@@ -166,7 +168,8 @@ class FrameSteps(tf.Module):
     def _step(self, frame, previous_frame, boxes, state):
         bt_landmarks, bt_box, new_state = self._bt_stage(frame, previous_frame, boxes, state)
         p_face = self._fv_stage(frame, bt_landmarks, bt_box)
-        landmarks, box = self._fll_stage(frame, bt_box)
+        fll_box = tf_cropping.tf_fll_crop_box(bt_box, boxes, self.settings.fll_box)
+        landmarks, box = self._fll_stage(frame, fll_box)
         return {"bt_landmarks": bt_landmarks, "bt_box": bt_box, "p_face": p_face,
                 "landmarks": landmarks, "box": box, "state": new_state}
 

@@ -114,7 +114,7 @@ def check_source(weights=None, saved_model=None, tflite_dir=None):
 
 
 def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
-                 jit_compile=False, runtime=None, quantize=None, progress=None):
+                 jit_compile=False, runtime=None, quantize=None, progress=None, fll_box=None):
     """The per-frame steps from one source.
 
     Args:
@@ -129,6 +129,8 @@ def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
       quantize: the cached LiteRT models' quantisation (default `LITERT_QUANTIZE`).
       progress: `progress(line)` for the one line printed before a first-run conversion
         (default: to stderr).
+      fll_box: where FLL's crop goes (`CropSettings.fll_box`: bt or bt_centre); None: the
+        weights' own. A SavedModel has its own baked in: a different one is an error.
 
     Raises:
       RuntimeLoadError: with a one-line message.
@@ -145,6 +147,7 @@ def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
             steps = tflite_steps.load_tflite_steps(folder, threads)
         except tflite_steps.TfliteError as e:
             raise RuntimeLoadError(str(e)) from None
+        steps.settings = _with_fll_box(steps.settings, fll_box)
         label = os.path.abspath(tflite_dir or weights or bundled_weights_dir())
         return Runtime(steps, steps.constants, label, "litert", os.path.abspath(folder), built)
     from crct_tf.tracking import frame_step
@@ -153,12 +156,27 @@ def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
             steps = frame_step.load_saved_model(saved_model)
         except frame_step.SavedModelError as e:
             raise RuntimeLoadError(str(e)) from None
+        if fll_box not in (None, steps.settings.fll_box):
+            raise RuntimeLoadError(f"{saved_model}: exported with fll_box "
+                                   f"{steps.settings.fll_box}; export it again with "
+                                   f"--fll_box {fll_box}")
         return Runtime(steps, steps.constants, os.path.abspath(saved_model), "tf")
     bundle = load_weights(weights)
-    steps = frame_step.FrameSteps(bundle.bt, bundle.fv, bundle.fll, bundle.settings,
+    steps = frame_step.FrameSteps(bundle.bt, bundle.fv, bundle.fll,
+                                  _with_fll_box(bundle.settings, fll_box),
                                   jit_compile=jit_compile)
     constants = {"tracker": bundle.tracker, "mtcnn_box_map": bundle.mtcnn_box_map}
     return Runtime(steps, constants, os.path.abspath(weights or bundled_weights_dir()), "tf")
+
+
+def _with_fll_box(settings, fll_box):
+    """`settings` with FLL's crop rule `fll_box` (None: unchanged); RuntimeLoadError if unknown."""
+    if fll_box is None:
+        return settings
+    try:
+        return dataclasses.replace(settings, fll_box=fll_box)
+    except ValueError as e:
+        raise RuntimeLoadError(str(e)) from None
 
 
 def load_weights(weights=None):

@@ -208,7 +208,8 @@ class TfliteSteps:
         for box, face_state in zip(np.asarray(boxes, np.float32), np.asarray(state, np.float32)):
             bt_points, bt_box, new_state = self._bt_one(frame, previous_frame, box, face_state)
             p_face = self._fv_one(frame, bt_points, bt_box)
-            points, final_box = self._fll_one(frame, bt_box)
+            points, final_box = self._fll_one(
+                frame, cropping.fll_crop_box(bt_box, box, self.settings.fll_box))
             for key, value in zip(out, (bt_points, bt_box, p_face, points, final_box, new_state)):
                 out[key].append(value)
         return _stack(out)

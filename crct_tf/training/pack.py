@@ -7,6 +7,7 @@ The tracker constants come with the bundle: SeqBT from the BT run, T_B = 1.0 and
 (paper IV-A; `--t_c` sets a calibrated T_C), and the MTCNN box map fitted on the bootstrap photos' labels.
 """
 
+import dataclasses
 import os
 
 import tensorflow as tf
@@ -25,7 +26,7 @@ def _default_box_map():
 
 
 def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_backbone=False,
-              mtcnn_box_map=None, t_c=T_C):
+              mtcnn_box_map=None, t_c=T_C, fll_box=None):
     """Restores the latest checkpoint of each run and writes them as one bundle.
 
     Args:
@@ -34,6 +35,8 @@ def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_ba
         from the fine-tuned FLL (paper III-E) -- instead of both (the paper keeps them apart).
       t_c: the validator's threshold saved with the weights (default the paper's 0.5; a value
         calibrated on held-out faces by `python -m crct_tf.evaluation.robustness_fv`).
+      fll_box: where the tracker puts FLL's crop (`CropSettings.fll_box`); None: the runs'
+        (`bt`, Algorithm 1).
 
     Raises:
       bundle.BundleError: a sub-network missing or given twice, runs with different crop
@@ -67,8 +70,10 @@ def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_ba
     if not 0.0 < t_c < 1.0:
         raise bundle.BundleError(f"T_C must be between 0 and 1, got {t_c}")
     tracker = {"seq_bt": int(bt_run["seq_bt"]), "t_b": T_B, "t_c": float(t_c)}
+    settings = bt.settings if fll_box is None else \
+        dataclasses.replace(bt.settings, fll_box=fll_box)
     path = bundle.save_bundle(
-        export_dir, bt.model, fv.model, fll.model, bt.settings, tracker,
+        export_dir, bt.model, fv.model, fll.model, settings, tracker,
         mtcnn_box_map or _default_box_map(), training=training, dtype=dtype,
         overwrite=overwrite, backbone=run_setup.bundle_backbone_name(bt_run["backbone"]))
     logging.info("bundle written to %s", path)
