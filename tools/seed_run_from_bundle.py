@@ -7,8 +7,10 @@ The bundled weights were trained from runs that are not shipped. This writes `mo
 checkpoint a run of `--part` (bt, fll or fv) would have at step 0 -- model, backbone (FV has none), a fresh
 optimizer, step 0 -- holding the bundle's weights, so `python -m crct_tf.train --model_dir ...`
 "resumes" from them. A BT or FLL run must use --freeze_backbone (the seed's optimizer holds the
-task's own layers only), which keeps the backbone shared by BT and FLL; a seeded run that is not
-trained further packs the bundle's part unchanged:
+task's own layers only), which keeps the backbone shared by BT and FLL, unless the seed was
+written with --train_backbone (an FLL run that fine-tunes the backbone too, after which BT is
+refitted with --backbone_from); a seeded run that is not trained further packs the bundle's
+part unchanged:
 
     python tools/seed_run_from_bundle.py --part fll --model_dir runs/bundled_fll
 
@@ -33,7 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def seed_run(part, model_dir, weights=None, backbone_from=None, learning_rate=1e-4,
-             lr_decay_steps=10_000):
+             lr_decay_steps=10_000, train_backbone=False):
     import tensorflow as tf
 
     from crct_tf.tracking.runtime import load_weights
@@ -45,7 +47,8 @@ def seed_run(part, model_dir, weights=None, backbone_from=None, learning_rate=1e
     source = load_weights(weights)
     task = tasks.get_task(part, source.settings,
                           lambda size: run_setup.backbone_for("facenet", size),
-                          seq_bt=int(source.tracker["seq_bt"]), freeze_backbone=True)
+                          seq_bt=int(source.tracker["seq_bt"]),
+                          freeze_backbone=not train_backbone)
     task.build_model()
     task.model.set_weights(getattr(source, part).get_weights())
     if backbone_checkpoint:
@@ -101,12 +104,16 @@ def main(argv=None):
     parser.add_argument("--weights", default=None, help="bundle (default: the bundled weights)")
     parser.add_argument("--backbone_from", default=None,
                         help="run folder whose last checkpoint gives the backbone")
+    parser.add_argument("--train_backbone", action="store_true",
+                        help="the run will train the backbone too (no --freeze_backbone): "
+                             "the seed's optimizer covers it")
     args = parser.parse_args(argv)
     if os.path.exists(os.path.join(args.model_dir, "checkpoints")):
         print(f"error: {args.model_dir} already holds checkpoints", file=sys.stderr)
         return 2
     try:
-        print(seed_run(args.part, args.model_dir, args.weights, args.backbone_from))
+        print(seed_run(args.part, args.model_dir, args.weights, args.backbone_from,
+                       train_backbone=args.train_backbone))
     except (ValueError, RuntimeError, OSError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2

@@ -29,7 +29,7 @@ import numpy as np
 GROUPS_POSITIVE = ("clean", "occluded", "dim", "blurred", "turned", "jittered")
 GROUPS_NEGATIVE = ("far_shift", "scaled", "turned_shape", "distorted", "background", "below")
 SEEDS_PER_PHOTO = 4
-THRESHOLDS = (0.3, 0.5, 0.7)
+THRESHOLDS = (0.3, 0.5, 0.7, 0.8)          # table rows; 0.8: the bundled T_C
 PAPER_T_C = 0.5                                      # paper IV-A
 T_C_GRID = tuple(np.round(np.arange(0.30, 0.901, 0.05), 2))
 
