@@ -60,6 +60,9 @@ flags.DEFINE_bool("hard_conditions", False, "BT and FLL from stills: examples wi
                   "docs/robustness.md).")
 flags.DEFINE_enum("fll_loss", "l2", ["l2", "wing"], "FLL's loss: l2 (the paper's, eq. 7) or wing "
                   "(Feng et al. 2018; not in the paper, docs/training.md).")
+flags.DEFINE_list("fll_box_jitter", None, "FLL: largest centre shift and rescale of the "
+                  "training box, fractions of its size (default 0.05,0.10: augment.BOX_SHIFT, "
+                  "BOX_SCALE); larger teaches FLL to bring points back from a crop further off.")
 flags.DEFINE_integer("seed", 0, "Seed of the stateless augmentations and sampling.")
 flags.DEFINE_integer("log_every", 10, "Steps between log lines and TensorBoard scalars.")
 flags.DEFINE_integer("checkpoint_every", 200, "Steps between checkpoints.")
@@ -70,13 +73,27 @@ flags.DEFINE_integer("eval_examples", 0, "Eval: at most this many examples (0: t
 RUN_FLAGS = ("model", "model_dir", "mode", "dataset", "manual_dir", "data_dir", "split", "steps",
              "steps_per_stage", "batch_size", "learning_rate", "lr_decay_steps", "seq_len",
              "init_from", "backbone", "freeze_backbone", "strategy", "input_size", "bt_context",
-             "fll_context", "frame_step", "augment", "hard_conditions", "fll_loss", "seed",
+             "fll_context", "frame_step", "augment", "hard_conditions", "fll_loss",
+             "fll_box_jitter", "seed",
              "log_every", "checkpoint_every", "image_every", "eval_examples")
 
 
 def _fail(message, code=2):
     print(f"error: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def _box_jitter(values):
+    """--fll_box_jitter as (shift, scale), or None; one line and exit 2 if malformed."""
+    if values is None:
+        return None
+    try:
+        shift, scale = (float(v) for v in values)
+    except ValueError:
+        _fail(f"--fll_box_jitter {','.join(values)}: expected two numbers, e.g. 0.1,0.15")
+    if not (0 <= shift < 0.5 and 0 <= scale < 0.5):
+        _fail(f"--fll_box_jitter {','.join(values)}: shift and scale must be in [0, 0.5)")
+    return shift, scale
 
 
 def _write_run_files(model_dir, settings, steps):
@@ -97,7 +114,7 @@ def _write_run_files(model_dir, settings, steps):
            "seq_bt": FLAGS.seq_len, "steps": steps, "dataset": FLAGS.dataset,
            "split": FLAGS.split, "batch_size": FLAGS.batch_size,
            "learning_rate": FLAGS.learning_rate, "init_from": FLAGS.init_from,
-           "freeze_backbone": FLAGS.freeze_backbone}
+           "freeze_backbone": FLAGS.freeze_backbone, "fll_box_jitter": FLAGS.fll_box_jitter}
     for name, text in (("flags.cfg", "\n".join(lines) + "\n"), ("run.json", json.dumps(run, indent=2))):
         tmp = os.path.join(model_dir, f".{name}.tmp")
         with open(tmp, "w") as f:
@@ -107,6 +124,7 @@ def _write_run_files(model_dir, settings, steps):
 
 def main(argv):
     del argv
+    box_jitter = _box_jitter(FLAGS.fll_box_jitter)
     # Imports after flag parsing: `--help` stays fast and TF's start-up is paid only for work.
     import tensorflow as tf
 
@@ -133,7 +151,7 @@ def main(argv):
             FLAGS.model, settings, lambda size: run_setup.backbone_for(FLAGS.backbone, size),
             seq_bt=FLAGS.seq_len, freeze_backbone=FLAGS.freeze_backbone, sources=sources,
             augment=FLAGS.augment, hard_conditions=FLAGS.hard_conditions,
-            fll_loss=FLAGS.fll_loss)
+            fll_loss=FLAGS.fll_loss, fll_box_jitter=box_jitter)
         steps = task.total_steps(FLAGS.steps, FLAGS.steps_per_stage)
         strategy = loop.make_strategy(FLAGS.strategy)
         config = loop.LoopConfig(

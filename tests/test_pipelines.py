@@ -91,6 +91,31 @@ def test_fll_is_deterministic_given_the_seed():
     assert differ(a[0], a[1])
 
 
+def _window_offsets(box_jitter, seeds=40):
+    """Per training example: the crop window's centre off the true landmark box's centre, over
+    the box's width and height (after the augmentation that precedes the jitter)."""
+    example = next(iter(synthetic.synthetic_faces(1)))
+    offsets = []
+    for seed in range(seeds):
+        out = fll_pipeline.fll_example(example, tf.constant([seed, 7], tf.int64), SETTINGS,
+                                       box_jitter=box_jitter)
+        points = cropping.points_from_crop(out["landmarks"].numpy(), out["window"].numpy(),
+                                           SETTINGS.input_size)
+        box = lm.box_from_landmarks(points)
+        window = out["window"].numpy()
+        offsets.append(((window[:2] + window[2:]) / 2 - (box[:2] + box[2:]) / 2)
+                       / (box[2:] - box[:2]))
+    return np.abs(np.array(offsets))
+
+
+def test_fll_box_jitter_moves_the_crop_by_at_most_the_stated_fraction():
+    assert _window_offsets((0.0, 0.0)).max() < 1e-3
+    default = _window_offsets((augment.BOX_SHIFT, augment.BOX_SCALE))
+    assert default.max() <= augment.BOX_SHIFT + 1e-3 and default.max() > 0.5 * augment.BOX_SHIFT
+    wide = _window_offsets((0.2, 0.1))
+    assert wide.max() <= 0.2 + 1e-3 and wide.max() > 0.1
+
+
 # --- FV ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fraction_range", [fv_pipeline.POSITIVE_SHIFT,

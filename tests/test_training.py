@@ -120,6 +120,10 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
     proc = train_cli("--model=fll", "--dataset=ibug300w", f"--model_dir={tmp_path}/y")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "--manual_dir" in err.strip().splitlines()[-1]
+    proc = train_cli("--model=fll", "--fll_box_jitter=0.1", f"--model_dir={tmp_path}/z")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert err.strip().splitlines()[-1].startswith("error: --fll_box_jitter 0.1: expected two")
 
 
 def test_sigint_saves_a_checkpoint_that_a_rerun_resumes(tmp_path):

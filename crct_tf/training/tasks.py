@@ -58,6 +58,8 @@ class Task:
       hard_conditions: BT and FLL from stills: occluders, light, blur and small faces on the
         training examples (`augment.hard_conditions`; FV's robust scheme always has them).
       fll_loss: FLL only: `l2` (the paper's) or `wing` (`losses.wing_point_loss`).
+      fll_box_jitter: FLL only: (largest centre shift, largest rescale) of the training box,
+        fractions of its size; None: `augment.BOX_SHIFT`, `augment.BOX_SCALE`.
 
     Attributes set by `build_model`: `model` (the trained keras.Model) and `backbone` (its
     backbone instance, None for FV), which the loop checkpoints in a slot of its own.
@@ -67,9 +69,10 @@ class Task:
 
     def __init__(self, settings, backbone_factory=None, *, seq_bt=2, freeze_backbone=False,
                  shared_backbone=None, sources=None, augment=True, hard_conditions=False,
-                 fll_loss="l2"):
+                 fll_loss="l2", fll_box_jitter=None):
         self.settings = settings
         self.hard_conditions = hard_conditions
+        self.fll_box_jitter = fll_box_jitter
         self.point_loss = losses.point_loss(fll_loss)
         self.backbone_factory = backbone_factory
         self.seq_bt = seq_bt
@@ -151,9 +154,10 @@ class FLLTask(Task):
 
     def build_inputs(self, batch_size, seed, seq_len=None, first_example=0):
         from crct_tf.data import fll_pipeline
+        jitter = {"box_jitter": tuple(self.fll_box_jitter)} if self.fll_box_jitter else {}
         return fll_pipeline.make_fll_dataset(self._examples(), self.settings, batch_size,
                                              inputs.run_seed(seed, first_example), self.augment,
-                                             hard_conditions=self.hard_conditions)
+                                             hard_conditions=self.hard_conditions, **jitter)
 
     def loss(self, batch, global_batch_size, seq_len=None, seed=None, training=True):
         crops, target = batch
