@@ -259,8 +259,11 @@ def test_interrupted_run_keeps_finished_videos_and_a_rerun_completes_it(
     command = [sys.executable, "-m", "crct_tf.track_corpus", "--input", str(corpus),
                "--output_dir", str(out), "--num_workers", "1", "--weights", str(tiny_weights),
                "--runtime", "tf"]
+    # SIG_DFL in the child, so that Python installs its SIGINT handler there even when this
+    # test runner was started in the background by a shell (which ignores SIGINT).
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         while process.poll() is None and not list(out.glob("*.json")):
             time.sleep(0.2)

@@ -85,7 +85,13 @@ def test_interrupted_run_keeps_rows_in_a_partial_csv(stand_ins, clip_dir, tmp_pa
             os.kill(os.getpid(), signum)
     stand_ins.setattr(track_video, "make_detector", lambda: _detector(interrupt))
     out = tmp_path / "out"
-    assert _main("--input", clip_dir, "--output_dir", out, "--mode", "fll_mt") == code
+    # Python's own SIGINT handler, as in a foreground run (a test runner started in the
+    # background by a shell ignores SIGINT).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert _main("--input", clip_dir, "--output_dir", out, "--mode", "fll_mt") == code
+    finally:
+        signal.signal(signal.SIGINT, previous)
     rows = _rows(out / "clip.partial.csv")
     assert len(rows) == 1 + 2 and rows[0][0] == "frame"
     assert not (out / "clip.csv").exists() and not (out / "clip.json").exists()
