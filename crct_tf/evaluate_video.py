@@ -19,6 +19,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from crct_tf.geometry import landmarks as lm
+from crct_tf.geometry.cropping import FLL_BOX_RULES
 from crct_tf.evaluation import report, vw300_results
 from crct_tf.evaluation.vw300_categories import VW300_TEST_CATEGORIES
 
@@ -31,7 +32,7 @@ flags.DEFINE_string("categories", None, "Test categories, e.g. 1,2,3 (default: e
 flags.DEFINE_string("annot_dir", "annot", "Ground-truth annotation folder (annot2: 3DA-2D).")
 flags.DEFINE_string("weights", None, "Weights bundle (default: the bundled weights).")
 flags.DEFINE_string("saved_model", None, "Or a SavedModel from python -m crct_tf.export.")
-flags.DEFINE_enum("fll_box", None, ["bt", "bt_centre"], "Where FLL's crop goes: bt (around BT's "
+flags.DEFINE_enum("fll_box", None, list(FLL_BOX_RULES), "Where FLL's crop goes: bt (around BT's "
                   "box, Algorithm 1) or bt_centre (BT's centre, the previous box's size); "
                   "default: the weights' own.")
 flags.DEFINE_integer("max_frames", None, "Track at most this many frames per video.")

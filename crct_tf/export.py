@@ -41,6 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL",
 
 from absl import app, flags, logging  # noqa: E402
 
+from crct_tf.geometry.cropping import FLL_BOX_RULES  # noqa: E402
 from crct_tf.weights.staged_folder import staged_folder  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -65,7 +66,7 @@ def define_flags():
                       "FLL (the paper keeps them apart).")
     flags.DEFINE_float("t_c", None, "Bundle: the validator threshold T_C saved with the weights "
                        "(default the paper's 0.5; see `python -m crct_tf.evaluation.robustness_fv`).")
-    flags.DEFINE_enum("fll_box", None, ["bt", "bt_centre"], "Where the tracker puts FLL's "
+    flags.DEFINE_enum("fll_box", None, list(FLL_BOX_RULES), "Where the tracker puts FLL's "
                       "crop, saved with the export: bt (around BT's box, Algorithm 1) or "
                       "bt_centre (BT's centre, the previous box's size; docs/robustness.md). "
                       "Default: the weights' own.")

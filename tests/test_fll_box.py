@@ -98,6 +98,8 @@ def test_saved_model_keeps_the_rule_it_was_exported_with(untrained_weights, tmp_
     assert load_runtime(saved_model=out).steps.settings.fll_box == "bt_centre"
     with pytest.raises(RuntimeLoadError, match="exported with fll_box bt_centre"):
         load_runtime(saved_model=out, fll_box="bt")
+    with pytest.raises(RuntimeLoadError, match="unknown fll_box 'detector'"):
+        load_runtime(saved_model=out, fll_box="detector")
 
 
 def test_track_command_refuses_an_unknown_rule_in_one_line(capsys):

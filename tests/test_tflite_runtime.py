@@ -136,6 +136,15 @@ def test_fp32_tflite_steps_equal_the_tf_steps_tiny(tiny_export, demo_clip, mtcnn
     assert difference <= 0.05
 
 
+def test_litert_runtime_takes_the_exports_fll_box_unless_told(tiny_export):
+    from crct_tf.tracking.runtime import load_runtime
+    bundle, folder = tiny_export
+    own = load_runtime(tflite_dir=str(folder), runtime="litert", threads=1)
+    assert own.steps.settings == bundle.settings and own.steps.settings.fll_box == "bt"
+    told = load_runtime(tflite_dir=str(folder), runtime="litert", threads=1, fll_box="bt_centre")
+    assert told.steps.settings == dataclasses.replace(bundle.settings, fll_box="bt_centre")
+
+
 @pytest.fixture(scope="module")
 def tiny_quantized_exports(tiny_export, tmp_path_factory):
     """The tiny bundle's fp16 and dynamic-range TFLite exports."""

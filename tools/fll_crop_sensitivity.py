@@ -21,10 +21,12 @@ SCALES = (0.9, 1.0, 1.1)
 def sensitivity(steps, examples, shift, scale):
     """(mean offset, mean size ratio, mean NME) of FLL on boxes moved by `shift`, sized by `scale`."""
     import numpy as np
+
+    from crct_tf.geometry.landmarks import box_from_landmarks
     offsets, sizes, errors = [], [], []
     for example in examples:
         truth = example["landmarks"].astype(np.float32)
-        box = np.concatenate([truth.min(0), truth.max(0)])
+        box = box_from_landmarks(truth)
         side = max(box[2] - box[0], box[3] - box[1])
         centre = (box[:2] + box[2:]) / 2 + np.array([shift * side, 0.0])
         half = (box[2:] - box[:2]) / 2 * scale

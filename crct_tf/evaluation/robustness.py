@@ -40,6 +40,7 @@ import os
 import numpy as np
 
 from crct_tf.evaluation import metrics
+from crct_tf.geometry import cropping
 
 FRAME_SIZE = (320, 240)          # width, height of the generated frames
 DEFAULT_FRAMES = 120
@@ -648,7 +649,7 @@ def main(argv=None):
     parser.add_argument("--labels", default="teacher", choices=sorted(LABELS),
                         help="ground truth: the teacher's points on the bootstrap val photos, "
                              "or people's on the human_300w photos")
-    parser.add_argument("--fll_box", default=None, choices=["bt", "bt_centre"],
+    parser.add_argument("--fll_box", default=None, choices=cropping.FLL_BOX_RULES,
                         help="where FLL's crop goes (default: the weights' own)")
     parser.add_argument("--save_frames", default=None, help="write the frames as PNG here")
     args = parser.parse_args(argv)

@@ -156,7 +156,7 @@ def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
             steps = frame_step.load_saved_model(saved_model)
         except frame_step.SavedModelError as e:
             raise RuntimeLoadError(str(e)) from None
-        if fll_box not in (None, steps.settings.fll_box):
+        if _with_fll_box(steps.settings, fll_box) != steps.settings:
             raise RuntimeLoadError(f"{saved_model}: exported with fll_box "
                                    f"{steps.settings.fll_box}; export it again with "
                                    f"--fll_box {fll_box}")
