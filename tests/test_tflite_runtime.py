@@ -188,7 +188,9 @@ def test_fp16_and_dynamic_tflite_store_their_weights_so_and_track_as_fp32(
     # 0.5 px on a 48 px face: the rounding compounds through 10 frames of the tracker's own
     # boxes, and CPUs with fp16 arithmetic may run the fp16 model in it (a wrong weight: pixels).
     assert max(np.abs(a.landmarks - b.landmarks).max() for a, b in zip(got, expected)) <= 0.5
-    assert max(abs(a.face_score - b.face_score) for a, b in zip(got, expected)) <= 0.01
+    # FV scores the tracker's own (slightly different) points: 0.015 was seen on a CI CPU that
+    # has fp16 arithmetic; zeroing any one of FV's layers moves it by 0.13.
+    assert max(abs(a.face_score - b.face_score) for a, b in zip(got, expected)) <= 0.05
 
 
 @pytest.mark.slow

@@ -113,17 +113,16 @@ def test_cli_writes_flags_and_run_files_and_resumes(tmp_path):
 
 
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
-    proc = train_cli("--model=fll", "--dataset=nope", f"--model_dir={tmp_path}/x")
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 2
-    assert err.strip().splitlines()[-1].startswith("error: --dataset nope: unknown")
-    proc = train_cli("--model=fll", "--dataset=ibug300w", f"--model_dir={tmp_path}/y")
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 2 and "--manual_dir" in err.strip().splitlines()[-1]
-    proc = train_cli("--model=fll", "--fll_box_jitter=0.1", f"--model_dir={tmp_path}/z")
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 2
-    assert err.strip().splitlines()[-1].startswith("error: --fll_box_jitter 0.1: expected two")
+    cases = [(("--dataset=nope",), "error: --dataset nope: unknown"),
+             (("--dataset=ibug300w",), "--manual_dir"),
+             (("--fll_box_jitter=0.1",), "error: --fll_box_jitter 0.1: expected two")]
+    procs = [train_cli("--model=fll", *flags, f"--model_dir={tmp_path}/{i}")   # side by side
+             for i, (flags, _) in enumerate(cases)]
+    for proc, (flags, expected) in zip(procs, cases):
+        _, err = proc.communicate(timeout=180)
+        last = err.strip().splitlines()[-1]
+        assert proc.returncode == 2 and expected in last, (flags, last)
+        assert last.startswith("error:"), (flags, last)
 
 
 def test_sigint_saves_a_checkpoint_that_a_rerun_resumes(tmp_path):
