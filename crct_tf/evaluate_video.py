@@ -35,6 +35,8 @@ flags.DEFINE_string("saved_model", None, "Or a SavedModel from python -m crct_tf
 flags.DEFINE_enum("fll_box", None, list(FLL_BOX_RULES), "Where FLL's crop goes: bt (around BT's "
                   "box, Algorithm 1) or bt_centre (BT's centre, the previous box's size); "
                   "default: the weights' own.")
+flags.DEFINE_enum("fll_flip", None, ["on", "off"], "on: FLL also on the mirrored crop, the two "
+                  "point sets averaged; default: the weights' own.")
 flags.DEFINE_integer("max_frames", None, "Track at most this many frames per video.")
 
 VIDEO_FILE = "vid.avi"
@@ -127,7 +129,8 @@ def main(argv):
         from crct_tf.tracking.tracker import default_detector
         try:
             runtime = runtimes.load_runtime(weights=FLAGS.weights, saved_model=FLAGS.saved_model,
-                                            fll_box=FLAGS.fll_box)
+                                            fll_box=FLAGS.fll_box,
+                                            fll_flip=runtimes.flag_on_off(FLAGS.fll_flip))
         except runtimes.RuntimeLoadError as e:
             raise EvaluateVideoError(str(e)) from None
         detect = default_detector() if set(FLAGS.modes) - {"bt"} else None

@@ -26,7 +26,6 @@ Weights bundle, from one or more training runs of the train CLI:
 Bad input: one line on stderr, exit code 2.
 """
 
-import dataclasses
 import json
 import os
 import shutil
@@ -42,6 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL",
 from absl import app, flags, logging  # noqa: E402
 
 from crct_tf.geometry.cropping import FLL_BOX_RULES  # noqa: E402
+from crct_tf.tracking.runtime import flag_on_off  # noqa: E402
 from crct_tf.weights.staged_folder import staged_folder  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -70,6 +70,10 @@ def define_flags():
                       "crop, saved with the export: bt (around BT's box, Algorithm 1) or "
                       "bt_centre (BT's centre, the previous box's size; docs/robustness.md). "
                       "Default: the weights' own.")
+    flags.DEFINE_enum("fll_flip", None, ["on", "off"], "on: the tracker runs FLL on its crop "
+                      "and on the mirrored crop and averages the points (one more FLL pass per "
+                      "frame; docs/robustness.md), saved with the export. Default: the weights' "
+                      "own.")
     flags.DEFINE_bool("jit_compile", True, "Run the networks under XLA inside the exported step.")
 
 class ExportError(RuntimeError):
@@ -126,7 +130,7 @@ def export_saved_model(bundle, export_dir, overwrite=False, jit_compile=True, we
 
 def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
         dtype="float32", share_backbone=False, jit_compile=True, quantize="none", t_c=None,
-        fll_box=None):
+        fll_box=None, fll_flip=None):
     """What the CLI does; returns the written folder.
 
     Raises:
@@ -147,7 +151,7 @@ def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
         try:
             return pack_runs(list(model_dirs), export_dir, dtype=dtype, overwrite=overwrite,
                              share_backbone=share_backbone, t_c=T_C if t_c is None else t_c,
-                             fll_box=fll_box)
+                             fll_box=fll_box, fll_flip=fll_flip)
         except TrainingError as e:
             raise ExportError(str(e)) from None
     from crct_tf.tracking.runtime import RuntimeLoadError, load_weights
@@ -157,8 +161,7 @@ def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
     except RuntimeLoadError as e:
         raise ExportError(str(e)) from None
     weights = weights or bundled_weights_dir()         # recorded as the export's source
-    if fll_box is not None:
-        bundle.settings = dataclasses.replace(bundle.settings, fll_box=fll_box)
+    bundle.settings = bundle.settings.with_tracker_choices(fll_box, fll_flip)
     if export_format == "tflite":
         from crct_tf.deploy import tflite
         return tflite.export_tflite(bundle, export_dir, quantize, overwrite, weights)
@@ -179,7 +182,8 @@ def main(argv):
     try:
         out = run(FLAGS.format, FLAGS.export_dir, FLAGS.weights, FLAGS.model_dir,
                   FLAGS.overwrite, FLAGS.dtype, FLAGS.share_backbone, FLAGS.jit_compile,
-                  FLAGS.quantize, FLAGS.t_c, FLAGS.fll_box)
+                  FLAGS.quantize, FLAGS.t_c, FLAGS.fll_box,
+                  flag_on_off(FLAGS.fll_flip))
     except ExportError as e:
         _fail(e)
     except (OSError, ValueError) as e:

@@ -90,6 +90,10 @@ def add_tracking_arguments(p):
                    help="where FLL's crop goes: bt (around BT's box, Algorithm 1) or bt_centre "
                         "(BT's centre, the previous box's size); default: the weights' own "
                         "(docs/robustness.md)")
+    p.add_argument("--fll_flip", choices=("on", "off"),
+                   help="on: FLL also on the mirrored crop, the two point sets averaged (one more "
+                        "FLL pass per frame, steadier points); default: the weights' own "
+                        "(docs/robustness.md)")
     p.add_argument("--redetect_on", default="next",
                    help="after FV rejects frame t, run MTCNN on t+1 (next, the paper) or on t "
                         "itself and run the step again (same, the authors' code)")
@@ -230,7 +234,9 @@ def load_networks(args, frames=None):
     try:
         runtime = runtimes.load_runtime(**_source(args), threads=args.threads, jit_compile=jit,
                                         runtime=runtime_name,
-                                        fll_box=getattr(args, "fll_box", None))
+                                        fll_box=getattr(args, "fll_box", None),
+                                        fll_flip=runtimes.flag_on_off(
+                                            getattr(args, "fll_flip", None)))
     except runtimes.RuntimeLoadError as e:
         raise UsageError(str(e)) from None
     return runtime.steps, runtime.constants, runtime.label

@@ -41,6 +41,7 @@ import numpy as np
 
 from crct_tf.evaluation import metrics
 from crct_tf.geometry import cropping
+from crct_tf.tracking.runtime import flag_on_off
 
 FRAME_SIZE = (320, 240)          # width, height of the generated frames
 DEFAULT_FRAMES = 120
@@ -509,7 +510,7 @@ def score(frames, sequence, mode):
 
 def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=DEFAULT_FRAMES,
                   out_dir=None, runtime=None, log=print, labels="teacher", fll_box=None,
-                  **config):
+                  fll_flip=None, **config):
     """Builds the sequences, tracks them in every mode (and dlib), scores them.
 
     Returns:
@@ -518,7 +519,7 @@ def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=
     """
     if runtime is None:
         from crct_tf.tracking.runtime import load_runtime
-        runtime = load_runtime(weights, fll_box=fll_box)
+        runtime = load_runtime(weights, fll_box=fll_box, fll_flip=fll_flip)
     t_c = float(config.get("t_c") or runtime.constants["tracker"]["t_c"])
     sequences = build_sequences(names, frames, labels=labels)
     detect = CachedDetector()
@@ -561,7 +562,8 @@ def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=
         with open(os.path.join(out_dir, "robustness.json"), "w") as f:
             settings = getattr(runtime.steps, "settings", None)
             json.dump({"rows": rows, "details": details, "weights": runtime.label,
-                       "fll_box": settings.fll_box if settings else None, "labels": labels,
+                       "fll_box": settings.fll_box if settings else None,
+                       "fll_flip": settings.fll_flip if settings else None, "labels": labels,
                        "config": {k: v for k, v in config.items() if v is not None}}, f)
         with open(os.path.join(out_dir, "robustness.md"), "w") as f:
             f.write(format_table(rows) + "\n")
@@ -651,6 +653,8 @@ def main(argv=None):
                              "or people's on the human_300w photos")
     parser.add_argument("--fll_box", default=None, choices=cropping.FLL_BOX_RULES,
                         help="where FLL's crop goes (default: the weights' own)")
+    parser.add_argument("--fll_flip", default=None, choices=("on", "off"),
+                        help="FLL on the mirrored crop too, averaged (default: the weights' own)")
     parser.add_argument("--save_frames", default=None, help="write the frames as PNG here")
     args = parser.parse_args(argv)
     names = args.sequences.split(",") if args.sequences else None
@@ -669,7 +673,8 @@ def main(argv=None):
                 save_frames(sequence, os.path.join(args.save_frames, sequence.name))
             return 0
         rows, _ = run_benchmark(args.weights, names, modes, not args.nodlib, args.frames,
-                                args.out, labels=args.labels, fll_box=args.fll_box)
+                                args.out, labels=args.labels, fll_box=args.fll_box,
+                                fll_flip=flag_on_off(args.fll_flip))
     except (ValueError, RuntimeError, OSError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2

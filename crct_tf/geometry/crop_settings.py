@@ -21,6 +21,9 @@ class CropSettings:
       fll_box: where the tracker puts FLL's crop (`cropping.FLL_BOX_RULES`): `bt`, around
         b_t^BT (Algorithm 1), or `bt_centre`, at b_t^BT's centre with b_{t-1}'s size.
         Training crops around the (jittered) true box either way.
+      fll_flip: the tracker runs FLL on its crop and on the crop's mirror image and averages
+        the two point sets (the mirror's points mirrored back and re-indexed). Not in the
+        paper (off by default): one more FLL pass per face and frame, for steadier points.
       fv_face_context, fv_face_size, fv_patch_size: the validator's patches (eq. 6), see
         `cropping.landmark_patch_boxes`.
     """
@@ -31,11 +34,19 @@ class CropSettings:
     fv_face_size: int = cropping.FV_FACE_SIZE
     fv_patch_size: int = cropping.FV_PATCH_SIZE
     fll_box: str = "bt"
+    fll_flip: bool = False
 
     def __post_init__(self):
         if self.fll_box not in cropping.FLL_BOX_RULES:
             raise ValueError(f"unknown fll_box {self.fll_box!r}; expected "
                              f"{' or '.join(cropping.FLL_BOX_RULES)}")
+        if not isinstance(self.fll_flip, bool):
+            raise ValueError(f"fll_flip must be true or false, got {self.fll_flip!r}")
+
+    def with_tracker_choices(self, fll_box=None, fll_flip=None):
+        """These settings with the tracker's FLL choices that are given (None: kept)."""
+        given = {k: v for k, v in (("fll_box", fll_box), ("fll_flip", fll_flip)) if v is not None}
+        return dataclasses.replace(self, **given)
 
     def to_dict(self):
         return dataclasses.asdict(self)

@@ -114,7 +114,8 @@ def check_source(weights=None, saved_model=None, tflite_dir=None):
 
 
 def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
-                 jit_compile=False, runtime=None, quantize=None, progress=None, fll_box=None):
+                 jit_compile=False, runtime=None, quantize=None, progress=None, fll_box=None,
+                 fll_flip=None):
     """The per-frame steps from one source.
 
     Args:
@@ -131,6 +132,8 @@ def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
         (default: to stderr).
       fll_box: where FLL's crop goes (`CropSettings.fll_box`: bt or bt_centre); None: the
         weights' own. A SavedModel has its own baked in: a different one is an error.
+      fll_flip: True / False: FLL on its crop and the crop's mirror, averaged
+        (`CropSettings.fll_flip`); None: the weights' own. As fll_box for a SavedModel.
 
     Raises:
       RuntimeLoadError: with a one-line message.
@@ -147,7 +150,7 @@ def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
             steps = tflite_steps.load_tflite_steps(folder, threads)
         except tflite_steps.TfliteError as e:
             raise RuntimeLoadError(str(e)) from None
-        steps.settings = _with_fll_box(steps.settings, fll_box)
+        steps.settings = _with_choices(steps.settings, fll_box, fll_flip)
         label = os.path.abspath(tflite_dir or weights or bundled_weights_dir())
         return Runtime(steps, steps.constants, label, "litert", os.path.abspath(folder), built)
     from crct_tf.tracking import frame_step
@@ -156,27 +159,40 @@ def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
             steps = frame_step.load_saved_model(saved_model)
         except frame_step.SavedModelError as e:
             raise RuntimeLoadError(str(e)) from None
-        if _with_fll_box(steps.settings, fll_box) != steps.settings:
-            raise RuntimeLoadError(f"{saved_model}: exported with fll_box "
-                                   f"{steps.settings.fll_box}; export it again with "
-                                   f"--fll_box {fll_box}")
+        asked = _with_choices(steps.settings, fll_box, fll_flip)
+        for name in ("fll_box", "fll_flip"):
+            saved, wanted = getattr(steps.settings, name), getattr(asked, name)
+            if saved != wanted:
+                raise RuntimeLoadError(f"{saved_model}: exported with {name} "
+                                       f"{on_off(saved)}; export it again with "
+                                       f"--{name} {on_off(wanted)}")
         return Runtime(steps, steps.constants, os.path.abspath(saved_model), "tf")
     bundle = load_weights(weights)
     steps = frame_step.FrameSteps(bundle.bt, bundle.fv, bundle.fll,
-                                  _with_fll_box(bundle.settings, fll_box),
+                                  _with_choices(bundle.settings, fll_box, fll_flip),
                                   jit_compile=jit_compile)
     constants = {"tracker": bundle.tracker, "mtcnn_box_map": bundle.mtcnn_box_map}
     return Runtime(steps, constants, os.path.abspath(weights or bundled_weights_dir()), "tf")
 
 
-def _with_fll_box(settings, fll_box):
-    """`settings` with FLL's crop rule `fll_box` (None: unchanged); RuntimeLoadError if unknown."""
-    if fll_box is None:
-        return settings
+def _with_choices(settings, fll_box, fll_flip):
+    """`settings` with the tracker's FLL choices that are not None; RuntimeLoadError if unknown."""
     try:
-        return dataclasses.replace(settings, fll_box=fll_box)
+        return settings.with_tracker_choices(fll_box, fll_flip)
     except ValueError as e:
         raise RuntimeLoadError(str(e)) from None
+
+
+def on_off(value):
+    """A setting as the commands spell it: a boolean as on / off, anything else as it is."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return value
+
+
+def flag_on_off(value):
+    """A command's `--fll_flip on|off` (None: not given) as True / False / None."""
+    return None if value is None else value == "on"
 
 
 def load_weights(weights=None):

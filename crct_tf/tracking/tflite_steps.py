@@ -24,7 +24,7 @@ import numpy as np
 
 from crct_tf.geometry import cropping
 from crct_tf.geometry.crop_settings import CropSettings
-from crct_tf.geometry.landmarks import NUM_LANDMARKS, box_from_landmarks
+from crct_tf.geometry.landmarks import NUM_LANDMARKS, box_from_landmarks, flip_landmarks
 
 CONSTANTS_FILE = "crct_tflite.json"
 TFLITE_FORMAT = "crct_tf.tflite"
@@ -197,7 +197,11 @@ class TfliteSteps:
         start = self._timed("crops", start)
         crop = self._prewhiten(crop)
         self._timed("prewhiten", start)
-        points = cropping.points_from_crop(self._fll(crop)[0][0], window, s.input_size)
+        crop_points = self._fll(crop)[0][0]
+        if s.fll_flip:                          # see CropSettings.fll_flip and FrameSteps
+            mirrored = self._fll(np.ascontiguousarray(crop[:, :, ::-1]))[0][0]
+            crop_points = (crop_points + flip_landmarks(mirrored, s.input_size)) / 2.0
+        points = cropping.points_from_crop(crop_points, window, s.input_size)
         return points, box_from_landmarks(points)
 
     # -- the FrameSteps interface (numpy in, dict of numpy out) -------------------------------

@@ -7,7 +7,6 @@ The tracker constants come with the bundle: SeqBT from the BT run, T_B = 1.0 and
 (paper IV-A; `--t_c` sets a calibrated T_C), and the MTCNN box map fitted on the bootstrap photos' labels.
 """
 
-import dataclasses
 import os
 
 import tensorflow as tf
@@ -26,7 +25,7 @@ def _default_box_map():
 
 
 def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_backbone=False,
-              mtcnn_box_map=None, t_c=T_C, fll_box=None):
+              mtcnn_box_map=None, t_c=T_C, fll_box=None, fll_flip=None):
     """Restores the latest checkpoint of each run and writes them as one bundle.
 
     Args:
@@ -37,6 +36,8 @@ def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_ba
         calibrated on held-out faces by `python -m crct_tf.evaluation.robustness_fv`).
       fll_box: where the tracker puts FLL's crop (`CropSettings.fll_box`); None: the runs'
         (`bt`, Algorithm 1).
+      fll_flip: FLL on its crop and the mirrored crop, averaged (`CropSettings.fll_flip`);
+        None: the runs' (off).
 
     Raises:
       bundle.BundleError: a sub-network missing or given twice, runs with different crop
@@ -70,8 +71,7 @@ def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_ba
     if not 0.0 < t_c < 1.0:
         raise bundle.BundleError(f"T_C must be between 0 and 1, got {t_c}")
     tracker = {"seq_bt": int(bt_run["seq_bt"]), "t_b": T_B, "t_c": float(t_c)}
-    settings = bt.settings if fll_box is None else \
-        dataclasses.replace(bt.settings, fll_box=fll_box)
+    settings = bt.settings.with_tracker_choices(fll_box, fll_flip)
     path = bundle.save_bundle(
         export_dir, bt.model, fv.model, fll.model, settings, tracker,
         mtcnn_box_map or _default_box_map(), training=training, dtype=dtype,
