@@ -1,5 +1,6 @@
 """Packing training runs into a bundle: pack -> load into fresh models -> identical outputs."""
 
+import dataclasses
 import os
 import numpy as np
 import pytest
@@ -83,3 +84,17 @@ def test_pack_saves_a_calibrated_t_c_and_refuses_one_out_of_range(runs, tmp_path
     with pytest.raises(bundle.BundleError, match="T_C must be between 0 and 1"):
         pack.pack_runs(parts, str(tmp_path / "bad"), mtcnn_box_map=BOX_MAP, t_c=1.5)
     assert not os.path.exists(tmp_path / "bad")
+
+
+def test_pack_saves_the_trackers_fll_choices(runs, tmp_path):
+    """--fll_box / --fll_flip of `export --format bundle` end up in the manifest's crop settings;
+    not given, the runs' own (the paper's `bt`, off)."""
+    parts = [runs["bt"], runs["fv"], runs["fll"]]
+    chosen = bundle.load_bundle(pack.pack_runs(parts, str(tmp_path / "chosen"),
+                                               mtcnn_box_map=BOX_MAP, fll_box="bt_centre",
+                                               fll_flip=True)).settings
+    assert (chosen.fll_box, chosen.fll_flip) == ("bt_centre", True)
+    plain = bundle.load_bundle(pack.pack_runs(parts, str(tmp_path / "plain"),
+                                              mtcnn_box_map=BOX_MAP)).settings
+    assert (plain.fll_box, plain.fll_flip) == ("bt", False)
+    assert dataclasses.replace(chosen, fll_box="bt", fll_flip=False) == plain
