@@ -95,6 +95,14 @@ def test_runtime_takes_the_weights_setting_unless_told(untrained_weights):
     assert load_runtime(str(untrained_weights), fll_flip=True).steps.settings.fll_flip is True
 
 
+def test_load_tracker_passes_the_fll_choices(untrained_weights):
+    import crct_tf
+    chosen = crct_tf.load_tracker(str(untrained_weights), runtime="tf", fll_box="bt_centre",
+                                  fll_flip=True, detect=lambda rgb: (np.zeros([0, 4]), np.zeros(0)))
+    assert (chosen.tracker.steps.settings.fll_box, chosen.tracker.steps.settings.fll_flip) == \
+        ("bt_centre", True)
+
+
 def test_saved_model_keeps_the_setting_it_was_exported_with(untrained_weights, tmp_path):
     from crct_tf import export
     from crct_tf.tracking.runtime import RuntimeLoadError, load_runtime

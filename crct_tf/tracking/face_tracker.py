@@ -76,7 +76,7 @@ class FaceTracker:
 def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", init_box=None,
                  saved_model=None, tflite_dir=None, threads=None, jit_compile=False,
                  max_faces=1, smooth=False, detect_every=None, max_lost=None,
-                 iou_threshold=None, detect=None):
+                 iou_threshold=None, detect=None, fll_box=None, fll_flip=None):
     """A ready `FaceTracker`.
 
     Args:
@@ -102,6 +102,10 @@ def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", in
       iou_threshold: a detection overlapping a followed face this much starts no new face
         (default 0.3).
       detect: a `detect(rgb) -> (boxes, scores)` face detector (default: MTCNN).
+      fll_box: where FLL's crop goes, `bt` (Algorithm 1) or `bt_centre` (default: the weights'
+        own; docs/robustness.md).
+      fll_flip: True: FLL also on the mirrored crop, the two point sets averaged; False: the
+        paper's single pass (default: the weights' own; docs/robustness.md).
 
     Raises:
       RuntimeLoadError: weights or an export that cannot be used (one-line message).
@@ -114,7 +118,8 @@ def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", in
         raise ValueError(str(e)) from None
     loaded = runtimes.load_runtime(weights=weights, saved_model=saved_model,
                                    tflite_dir=tflite_dir, threads=threads,
-                                   jit_compile=jit_compile, runtime=runtime)
+                                   jit_compile=jit_compile, runtime=runtime, fll_box=fll_box,
+                                   fll_flip=fll_flip)
     tracker = Tracker.from_constants(loaded.steps, loaded.constants, detect=detect,
                                      init_box=init_box, mode=mode, redetect_on=redetect_on,
                                      **tracker_options(max_faces, smooth, detect_every, max_lost,
