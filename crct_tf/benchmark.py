@@ -414,7 +414,7 @@ def _track_clip(steps, constants, frames, detect, warmup):
             "tracked": sum(r.landmarks is not None for r in results),
             "stages": {k: stages_after[k] - stages_before.get(k, 0.0) for k in stages_after},
             "steps_run": len(step_seconds),
-            "fll_passes": 2 if getattr(getattr(steps, "settings", None), "fll_flip", False) else 1}
+            "fll_passes": 2 if steps.settings.fll_flip else 1}
 
 
 def _nme_text(results, reference):

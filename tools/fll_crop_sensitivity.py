@@ -22,6 +22,7 @@ def sensitivity(steps, examples, shift, scale):
     """(mean offset, mean size ratio, mean NME) of FLL on boxes moved by `shift`, sized by `scale`."""
     import numpy as np
 
+    from crct_tf.evaluation import metrics
     from crct_tf.geometry.landmarks import box_from_landmarks
     offsets, sizes, errors = [], [], []
     for example in examples:
@@ -35,8 +36,7 @@ def sensitivity(steps, examples, shift, scale):
         found, points = np.asarray(out["box"])[0], np.asarray(out["landmarks"])[0]
         offsets.append(((found[0] + found[2]) / 2 - (box[0] + box[2]) / 2) / side)
         sizes.append(max(found[2] - found[0], found[3] - found[1]) / side)
-        errors.append(np.linalg.norm(points - truth, axis=1).mean()
-                      / np.hypot(box[2] - box[0], box[3] - box[1]))
+        errors.append(metrics.nme_box_diagonal(points, truth))
     return float(np.mean(offsets)), float(np.mean(sizes)), float(np.mean(errors))
 
 

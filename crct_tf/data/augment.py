@@ -17,8 +17,7 @@ import math
 
 import tensorflow as tf
 
-from crct_tf.geometry import landmarks as lm
-from crct_tf.geometry.tf_cropping import tf_box_from_landmarks
+from crct_tf.geometry.tf_cropping import tf_box_from_landmarks, tf_flip_landmarks
 
 # Paper III-E: "-45 to 45 degree rotations".
 MAX_ROTATION_DEGREES = 45.0
@@ -120,12 +119,11 @@ def _warp_example(example, matrix):
 def flip(example):
     """Mirrors image, landmarks (x -> W-1-x, indices permuted by FLIP_PERMUTATION) and box."""
     image = example["image"]
-    last = tf.cast(tf.shape(image)[1], tf.float32) - 1.0
-    points = example["landmarks"]
-    mirrored = tf.stack([last - points[..., 0], points[..., 1]], axis=-1)
+    width = tf.shape(image)[1]
+    last = tf.cast(width, tf.float32) - 1.0
     x0, y0, x1, y1 = tf.unstack(tf.cast(example["box"], tf.float32))
     return dict(example, image=tf.reverse(image, axis=[1]),
-                landmarks=tf.gather(mirrored, lm.FLIP_PERMUTATION, axis=-2),
+                landmarks=tf_flip_landmarks(example["landmarks"], width),
                 box=tf.stack([last - x1, y0, last - x0, y1]))
 
 

@@ -9,11 +9,21 @@ import tensorflow as tf
 
 from crct_tf.geometry.cropping import (DEFAULT_CONTEXT, FLL_BOX_RULES, FV_FACE_CONTEXT,
                                       FV_FACE_SIZE, FV_PATCH_SIZE, MIN_BOX_SIDE)
+from crct_tf.geometry.landmarks import FLIP_PERMUTATION
 
 
 def tf_box_from_landmarks(points):
     """Eq. 4 in TensorFlow: [..., N, 2] points -> [..., 4] boxes [min x, min y, max x, max y]."""
     return tf.concat([tf.reduce_min(points, axis=-2), tf.reduce_max(points, axis=-2)], axis=-1)
+
+
+def tf_flip_landmarks(points, image_width):
+    """`landmarks.flip_landmarks` as TensorFlow ops: [..., 68, 2] points of an image
+    `image_width` pixels wide, mirrored (x -> width - 1 - x) and re-indexed by FLIP_PERMUTATION."""
+    points = tf.convert_to_tensor(points, tf.float32)
+    last = tf.cast(image_width, tf.float32) - 1.0
+    mirrored = tf.stack([last - points[..., 0], points[..., 1]], axis=-1)
+    return tf.gather(mirrored, list(FLIP_PERMUTATION), axis=-2)
 
 
 def tf_square_context_box(box, context=DEFAULT_CONTEXT):

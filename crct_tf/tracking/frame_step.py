@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from crct_tf.geometry import cropping, tf_cropping
 from crct_tf.geometry.crop_settings import CropSettings
-from crct_tf.geometry.landmarks import FLIP_PERMUTATION, NUM_LANDMARKS
+from crct_tf.geometry.landmarks import NUM_LANDMARKS
 
 CONSTANTS_FILE = "crct_tracker.json"    # the SavedModel asset holding the tracker's constants
 SAVED_MODEL_FORMAT = "crct_tf.saved_model"
@@ -165,14 +165,12 @@ class FrameSteps(tf.Module):
 
     def _fll_points(self, crops):
         """FLL's points in crop pixels; with `fll_flip`, the mean of the crop's and its mirror's
-        (mirrored back: column x -> size - 1 - x, indices re-paired by FLIP_PERMUTATION)."""
+        (mirrored back as the training flip mirrors: `tf_flip_landmarks`)."""
         if not self.settings.fll_flip:
             return self._nets.fll(crops)
         count = tf.shape(crops)[0]
         both = self._nets.fll(tf.concat([crops, tf.reverse(crops, axis=[2])], axis=0))
-        mirrored = tf.gather(both[count:], list(FLIP_PERMUTATION), axis=-2)
-        last_column = tf.cast(tf.shape(crops)[2] - 1, both.dtype)
-        unmirrored = tf.stack([last_column - mirrored[..., 0], mirrored[..., 1]], axis=-1)
+        unmirrored = tf_cropping.tf_flip_landmarks(both[count:], tf.shape(crops)[2])
         return (both[:count] + unmirrored) / 2.0
 
     # -- the tf.function bodies ---------------------------------------------------------------

@@ -199,7 +199,7 @@ class TfliteSteps:
         self._timed("prewhiten", start)
         crop_points = self._fll(crop)[0][0]
         if s.fll_flip:                          # see CropSettings.fll_flip and FrameSteps
-            mirrored = self._fll(np.ascontiguousarray(crop[:, :, ::-1]))[0][0]
+            mirrored = self._fll(crop[:, :, ::-1])[0][0]
             crop_points = (crop_points + flip_landmarks(mirrored, s.input_size)) / 2.0
         points = cropping.points_from_crop(crop_points, window, s.input_size)
         return points, box_from_landmarks(points)
