@@ -76,8 +76,8 @@ class _Miswired:
         return {"swapped": (previous_frame, frame), "current twice": (frame, frame),
                 "previous twice": (previous_frame, previous_frame)}[self.fault]
 
-    def step(self, frame, previous_frame, boxes, state):
-        return self.steps.step(*self._frames(frame, previous_frame), boxes, state)
+    def step(self, frame, previous_frame, boxes, state, fll_shift):
+        return self.steps.step(*self._frames(frame, previous_frame), boxes, state, fll_shift)
 
     def bt_step(self, frame, previous_frame, boxes, state):
         return self.steps.bt_step(*self._frames(frame, previous_frame), boxes, state)

@@ -38,9 +38,9 @@ class CountingSteps:
     def __init__(self, steps):
         self.steps, self.state_shape, self.faces = steps, steps.state_shape, []
 
-    def step(self, frame, previous, boxes, state):
+    def step(self, frame, previous, boxes, state, fll_shift):
         self.faces.append(len(boxes))
-        return self.steps.step(frame, previous, boxes, state)
+        return self.steps.step(frame, previous, boxes, state, fll_shift)
 
     def bt_step(self, *args):
         return self.steps.bt_step(*args)
@@ -297,7 +297,7 @@ class SecondLookSteps:
 
     state_shape = (4, 8)
 
-    def step(self, frame, previous, boxes, state):
+    def step(self, frame, previous, boxes, state, fll_shift):
         n = len(boxes)
         points = np.tile(np.stack(np.meshgrid(np.linspace(0, 1, 9), np.linspace(0, 1, 8)), -1)
                          .reshape(-1, 2)[:68][None], [n, 1, 1]).astype(np.float32)

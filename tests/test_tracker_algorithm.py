@@ -64,7 +64,8 @@ def test_select_detection_is_eq8():
 
 
 def test_step_geometry_with_stand_ins(steps):
-    out = steps.step(frame(BRIGHT), frame(BRIGHT), BOX[None], np.zeros([1, *STATE_SHAPE]))
+    out = steps.step(frame(BRIGHT), frame(BRIGHT), BOX[None], np.zeros([1, *STATE_SHAPE]),
+                     np.zeros([1, 2]))
     np.testing.assert_allclose(out["bt_box"].numpy()[0], BOX, atol=1e-3)
     np.testing.assert_allclose(out["box"].numpy()[0], BOX, atol=1e-3)
     np.testing.assert_allclose(out["p_face"].numpy(), [BRIGHT / 255], atol=1e-3)

@@ -145,7 +145,9 @@ def calibration_inputs(bundle, max_examples=120):
     samples = {"bt": [], "fv": [], "fll": []}
 
     def add(frame, previous, box, state):
-        out = {k: np.asarray(v) for k, v in steps.step(frame, previous, box, state).items()}
+        no_shift = np.zeros([1, 2], np.float32)
+        out = {k: np.asarray(v) for k, v in steps.step(frame, previous, box, state,
+                                                       no_shift).items()}
         window = cropping.square_context_box(box[0], s.bt_context)
         samples["bt"].append([prewhiten(cropping.crop_image(previous, window, s.input_size)[None]),
                               prewhiten(cropping.crop_image(frame, window, s.input_size)[None]),

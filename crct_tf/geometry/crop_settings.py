@@ -19,7 +19,9 @@ class CropSettings:
         (Re3's 2x context; the authors' code grows the box by half its size per side).
       fll_context: the same for FLL around b_t^BT (eq. 7).
       fll_box: where the tracker puts FLL's crop (`cropping.FLL_BOX_RULES`): `bt`, around
-        b_t^BT (Algorithm 1), or `bt_centre`, at b_t^BT's centre with b_{t-1}'s size.
+        b_t^BT (Algorithm 1), `bt_centre`, at b_t^BT's centre with b_{t-1}'s size, or
+        `bt_centre_corrected`, as `bt_centre` with BT's centre moved back by the tracker's
+        running mean of its offset from FLL's points (`TrackState.bt_offset`).
         Training crops around the (jittered) true box either way.
       fll_flip: the tracker runs FLL on its crop and on the crop's mirror image and averages
         the two point sets (the mirror's points mirrored back and re-indexed). Not in the
@@ -39,7 +41,7 @@ class CropSettings:
     def __post_init__(self):
         if self.fll_box not in cropping.FLL_BOX_RULES:
             raise ValueError(f"unknown fll_box {self.fll_box!r}; expected "
-                             f"{' or '.join(cropping.FLL_BOX_RULES)}")
+                             f"{', '.join(cropping.FLL_BOX_RULES)}")
         if not isinstance(self.fll_flip, bool):
             raise ValueError(f"fll_flip must be true or false, got {self.fll_flip!r}")
 

@@ -34,18 +34,32 @@ def square_context_box(box, context=DEFAULT_CONTEXT):
 # Where FLL's crop goes (`CropSettings.fll_box`). `bt`: around b_t^BT (Algorithm 1, line 18,
 # eq. 7). `bt_centre`: at b_t^BT's centre, sized by b_{t-1} (the previous frame's FLL box, or
 # the mapped detector box after a (re)detection): BT's motion with FLL's steadier size.
-FLL_BOX_RULES = ("bt", "bt_centre")
+# `bt_centre_corrected`: as `bt_centre`, with b_t^BT's centre moved back by `centre_shift`, the
+# tracker's running mean of how far BT's centre lies from FLL's (BT's lean, not in the paper).
+FLL_BOX_RULES = ("bt", "bt_centre", "bt_centre_corrected")
 
 
-def fll_crop_box(bt_box, previous_box, rule="bt"):
-    """The box FLL's crop is centred on and sized by ([..., 4] each), by `rule`."""
+def unknown_fll_box_rule(rule):
+    """The ValueError for a rule not in FLL_BOX_RULES."""
+    return ValueError(f"unknown FLL box rule {rule!r}; expected {', '.join(FLL_BOX_RULES[:-1])} "
+                      f"or {FLL_BOX_RULES[-1]}")
+
+
+def fll_crop_box(bt_box, previous_box, rule="bt", centre_shift=None):
+    """The box FLL's crop is centred on and sized by ([..., 4] each), by `rule`.
+
+    `centre_shift` ([..., 2] pixels, or None: none) moves BT's centre back for
+    `bt_centre_corrected`; the other rules ignore it.
+    """
     bt_box = np.asarray(bt_box, dtype=np.float32)
     if rule == "bt":
         return bt_box
-    if rule != "bt_centre":
-        raise ValueError(f"unknown FLL box rule {rule!r}; expected {' or '.join(FLL_BOX_RULES)}")
+    if rule not in FLL_BOX_RULES:
+        raise unknown_fll_box_rule(rule)
     previous_box = np.asarray(previous_box, dtype=np.float32)
     centre = (bt_box[..., :2] + bt_box[..., 2:]) / 2.0
+    if rule == "bt_centre_corrected" and centre_shift is not None:
+        centre = centre - np.asarray(centre_shift, dtype=np.float32)
     half = (previous_box[..., 2:] - previous_box[..., :2]) / 2.0
     return np.concatenate([centre - half, centre + half], axis=-1)
 

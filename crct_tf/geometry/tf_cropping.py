@@ -8,7 +8,8 @@ positions of `cropping.crop_image` (half-pixel centres). Outside the image, both
 import tensorflow as tf
 
 from crct_tf.geometry.cropping import (DEFAULT_CONTEXT, FLL_BOX_RULES, FV_FACE_CONTEXT,
-                                      FV_FACE_SIZE, FV_PATCH_SIZE, MIN_BOX_SIDE)
+                                      FV_FACE_SIZE, FV_PATCH_SIZE, MIN_BOX_SIDE,
+                                      unknown_fll_box_rule)
 from crct_tf.geometry.landmarks import FLIP_PERMUTATION
 
 
@@ -35,15 +36,17 @@ def tf_square_context_box(box, context=DEFAULT_CONTEXT):
     return tf.concat([centre - half, centre + half], axis=-1)
 
 
-def tf_fll_crop_box(bt_box, previous_box, rule="bt"):
+def tf_fll_crop_box(bt_box, previous_box, rule="bt", centre_shift=None):
     """`fll_crop_box` as TensorFlow ops (`rule` is a Python string: fixed when traced)."""
     bt_box = tf.convert_to_tensor(bt_box, tf.float32)
     if rule == "bt":
         return bt_box
-    if rule != "bt_centre":
-        raise ValueError(f"unknown FLL box rule {rule!r}; expected {' or '.join(FLL_BOX_RULES)}")
+    if rule not in FLL_BOX_RULES:
+        raise unknown_fll_box_rule(rule)
     previous_box = tf.convert_to_tensor(previous_box, tf.float32)
     centre = (bt_box[..., :2] + bt_box[..., 2:]) / 2.0
+    if rule == "bt_centre_corrected" and centre_shift is not None:
+        centre = centre - tf.convert_to_tensor(centre_shift, tf.float32)
     half = (previous_box[..., 2:] - previous_box[..., :2]) / 2.0
     return tf.concat([centre - half, centre + half], axis=-1)
 

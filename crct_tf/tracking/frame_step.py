@@ -7,7 +7,8 @@ One call of `FrameSteps.step` does lines 13-19 of Algorithm 1 for F faces of one
     patches around l_t^BT (face box b_t^BT)         -> FV -> p(face)            (line 15, eq. 6)
     crop X_t with b_t^BT (fll_context)              -> FLL -> l_t, b_t          (lines 18-19)
 
-(with `settings.fll_box` `bt_centre`, FLL's crop is centred on b_t^BT and sized by b_{t-1}).
+(with `settings.fll_box` `bt_centre`, FLL's crop is centred on b_t^BT and sized by b_{t-1};
+with `bt_centre_corrected`, b_t^BT's centre is first moved back by the step's `fll_shift`).
 
 Frames are uint8 [H, W, 3] RGB of any size (dynamic H, W: no retracing); the previous frame may
 have another size. FLL always runs and the tracker ignores its result when FV rejects: one graph
@@ -35,12 +36,13 @@ from crct_tf.geometry.landmarks import NUM_LANDMARKS
 
 CONSTANTS_FILE = "crct_tracker.json"    # the SavedModel asset holding the tracker's constants
 SAVED_MODEL_FORMAT = "crct_tf.saved_model"
-SAVED_MODEL_VERSION = 1
+SAVED_MODEL_VERSION = 2     # 2: the step takes fll_shift
 
 _FRAME = tf.TensorSpec([None, None, 3], tf.uint8, name="frame")
 _PREVIOUS = tf.TensorSpec([None, None, 3], tf.uint8, name="previous_frame")
 _BOXES = tf.TensorSpec([None, 4], tf.float32, name="boxes")
 _LANDMARKS = tf.TensorSpec([None, NUM_LANDMARKS, 2], tf.float32, name="landmarks")
+_SHIFTS = tf.TensorSpec([None, 2], tf.float32, name="fll_shift")
 
 
 class SavedModelError(RuntimeError):
@@ -99,8 +101,9 @@ class FrameSteps(tf.Module):
         10-20 s of compilation on the first call (docs/speed.md); worth it for long videos.
 
     Attributes (tf.functions; frames uint8 [H, W, 3], boxes float32 [F, 4] in image pixels):
-      step(frame, previous_frame, boxes, state) -> {"bt_landmarks", "bt_box", "p_face",
-        "landmarks", "box", "state"}: the whole frame (crct mode).
+      step(frame, previous_frame, boxes, state, fll_shift) -> {"bt_landmarks", "bt_box",
+        "p_face", "landmarks", "box", "state"}: the whole frame (crct mode); `fll_shift`
+        [F, 2] pixels moves BT's centre back for FLL's crop (`bt_centre_corrected` only).
       bt_step(frame, previous_frame, boxes, state) -> {"landmarks", "box", "state"} (bt mode).
       fv_step(frame, landmarks, face_boxes) -> {"p_face"}.
       fll_step(frame, boxes) -> {"landmarks", "box"}: FLL on the context crop of `boxes`.
@@ -121,7 +124,7 @@ class FrameSteps(tf.Module):
         size, patch = settings.input_size, settings.fv_patch_size
         crops = tf.TensorSpec([None, size, size, 3], tf.float32, name="crops")
         frame_signature = [_FRAME, _PREVIOUS, _BOXES, state]
-        self.step = tf.function(self._step, input_signature=frame_signature)
+        self.step = tf.function(self._step, input_signature=frame_signature + [_SHIFTS])
         self.bt_step = tf.function(self._bt_step, input_signature=frame_signature)
         self.fv_step = tf.function(self._fv_step, input_signature=[_FRAME, _LANDMARKS, _BOXES])
         self.fll_step = tf.function(self._fll_step, input_signature=[_FRAME, _BOXES])
@@ -175,10 +178,10 @@ class FrameSteps(tf.Module):
 
     # -- the tf.function bodies ---------------------------------------------------------------
 
-    def _step(self, frame, previous_frame, boxes, state):
+    def _step(self, frame, previous_frame, boxes, state, fll_shift):
         bt_landmarks, bt_box, new_state = self._bt_stage(frame, previous_frame, boxes, state)
         p_face = self._fv_stage(frame, bt_landmarks, bt_box)
-        fll_box = tf_cropping.tf_fll_crop_box(bt_box, boxes, self.settings.fll_box)
+        fll_box = tf_cropping.tf_fll_crop_box(bt_box, boxes, self.settings.fll_box, fll_shift)
         landmarks, box = self._fll_stage(frame, fll_box)
         return {"bt_landmarks": bt_landmarks, "bt_box": bt_box, "p_face": p_face,
                 "landmarks": landmarks, "box": box, "state": new_state}
@@ -257,7 +260,8 @@ def read_constants(saved_model_dir):
         raise SavedModelError(f"{path}: not written by crct_tf.export")
     if constants.get("version") != SAVED_MODEL_VERSION:
         raise SavedModelError(f"{path}: version {constants.get('version')}, this crct_tf reads "
-                              f"{SAVED_MODEL_VERSION}")
+                              f"{SAVED_MODEL_VERSION}; export it again with python -m "
+                              f"crct_tf.export")
     return constants
 
 

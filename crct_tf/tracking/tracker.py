@@ -328,7 +328,7 @@ class Tracker:
         box = np.array([[0.25 * width, 0.25 * height, 0.75 * width, 0.75 * height]], np.float32)
         lstm = np.zeros([1, *self.steps.state_shape], np.float32)
         if self.config.mode == "crct":
-            self.steps.step(rgb, rgb, box, lstm)
+            self.steps.step(rgb, rgb, box, lstm, np.zeros([1, 2], np.float32))
         elif self.config.mode == "bt":
             self.steps.bt_step(rgb, rgb, box, lstm)
         else:
@@ -494,7 +494,7 @@ class Tracker:
 
     def _step(self, rgb, previous, slots):
         s = self.state
-        out = self.steps.step(rgb, previous, s.box[slots], s.lstm[slots])
+        out = self.steps.step(rgb, previous, s.box[slots], s.lstm[slots], s.fll_shifts(slots))
         return {k: np.asarray(v) for k, v in out.items()}
 
     def _track_crct(self, rgb, previous):
@@ -571,7 +571,7 @@ class Tracker:
                 faces.append(FaceResult(int(s.face_id[i]), LOST, face_score=p_face,
                                         reinitialised=i in reinitialised))
                 continue
-            s.accept(i, out["box"][k], out["state"][k])                 # lines 19-21
+            s.accept(i, out["box"][k], out["state"][k], out["bt_box"][k])  # lines 19-21
             self._give_id(i)
             faces.append(FaceResult(int(s.face_id[i]), TRACKED, p_face, out["box"][k],
                                     out["landmarks"][k], reinitialised=i in reinitialised))
