@@ -119,7 +119,7 @@ def test_export_writes_models_and_constants(tiny_export):
 
 
 @pytest.mark.parametrize("fll_box, fll_flip", [("bt", False), ("bt_centre", False),
-                                               ("bt_centre", True)])
+                                               ("bt_centre_corrected", True)])
 def test_fp32_tflite_steps_equal_the_tf_steps_tiny(tiny_export, demo_clip, mtcnn_detector,
                                                     fll_box, fll_flip):
     from crct_tf.tracking.frame_step import FrameSteps
