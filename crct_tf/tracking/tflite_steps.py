@@ -206,13 +206,12 @@ class TfliteSteps:
 
     # -- the FrameSteps interface (numpy in, dict of numpy out) -------------------------------
 
-    def step(self, frame, previous_frame, boxes, state, fll_shift=None):
+    def step(self, frame, previous_frame, boxes, state, fll_shift):
         frame, previous_frame = _frame(frame), _frame(previous_frame)
-        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-        shifts = np.zeros([len(boxes), 2], np.float32) if fll_shift is None else \
-            np.asarray(fll_shift, np.float32).reshape(-1, 2)
         out = {k: [] for k in ("bt_landmarks", "bt_box", "p_face", "landmarks", "box", "state")}
-        for box, face_state, shift in zip(boxes, np.asarray(state, np.float32), shifts):
+        for box, face_state, shift in zip(np.asarray(boxes, np.float32),
+                                          np.asarray(state, np.float32),
+                                          np.asarray(fll_shift, np.float32)):
             bt_points, bt_box, new_state = self._bt_one(frame, previous_frame, box, face_state)
             p_face = self._fv_one(frame, bt_points, bt_box)
             points, final_box = self._fll_one(
