@@ -283,6 +283,29 @@ def test_fll_hard_conditions_change_pixels_not_ground_truth():
     assert 0 < (change > 1.0).sum() < 8, change
 
 
+def test_fll_fringe_hides_the_brows_of_every_example_and_keeps_the_ground_truth(photos):
+    """With `fringe_probability` 1 every crop changes at the brows and not at the mouth;
+    windows and landmarks stay those of the same seed without it."""
+    source = tf.data.Dataset.from_tensor_slices(
+        {"image": np.stack([cv2.resize(p["image"], (256, 256)) for p in photos]),
+         "landmarks": np.stack([p["landmarks"] * 256 / np.array(p["image"].shape[1::-1])
+                                for p in photos]).astype(np.float32)})
+
+    def batch(probability):
+        return next(iter(fll_pipeline.make_fll_dataset(
+            source, SETTINGS, 4, seed=5, with_windows=True, fringe_probability=probability)))
+    plain, fringe = batch(0.0), batch(1.0)
+    np.testing.assert_allclose(plain[1], fringe[1])
+    np.testing.assert_allclose(plain[2], fringe[2])
+    for crop, hidden, points in zip(plain[0].numpy(), fringe[0].numpy(), plain[1].numpy()):
+        change = np.abs(crop - hidden).mean(axis=-1)
+
+        def at(indices):
+            return np.mean([change[int(round(y)), int(round(x))] for x, y in points[indices]])
+        assert at(range(17, 27)) > 20.0                          # the brows: under the hair
+        assert at(range(48, 68)) < 1e-3                          # the mouth: untouched
+
+
 def test_bt_hard_conditions_change_pixels_not_ground_truth():
     """The same seeds with and without hard conditions: the same motion and landmarks, and the
     frames of some sequences changed (occluded, darker or brighter, blurred) for all frames."""

@@ -428,6 +428,17 @@ def low_resolution(example, seed, factor=(0.25, 0.6)):
 FRINGE_SALT = 101      # the fringe's seed, folded in: the other draws stay what they were
 
 
+def maybe_fringe(example, seed, probability):
+    """`fringe` on `probability` of the examples (0: none), drawn from `seed` folded with
+    FRINGE_SALT, so that adding it leaves every other draw of the same seed as it was."""
+    if probability <= 0:
+        return example
+    seeds = split_seed(tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64),
+                                                                FRINGE_SALT), 2)
+    apply = tf.random.stateless_uniform([], seeds[0]) < probability
+    return tf.cond(apply, lambda: fringe(example, seeds[1]), lambda: dict(example))
+
+
 def hard_conditions(example, seed, occlude_probability=0.5, dark_probability=0.4,
                     blur_probability=0.3, low_resolution_probability=0.25,
                     fringe_probability=0.0):
@@ -441,12 +452,7 @@ def hard_conditions(example, seed, occlude_probability=0.5, dark_probability=0.4
         return tf.cond(apply, lambda: fn(ex, seeds[which + 4]), lambda: dict(ex))
 
     example = maybe(occlude_probability, 0, face_occluder, example)
-    if fringe_probability > 0:
-        fringe_seeds = split_seed(tf.random.experimental.stateless_fold_in(
-            tf.cast(seed, tf.int64), FRINGE_SALT), 2)
-        apply = tf.random.stateless_uniform([], fringe_seeds[0]) < fringe_probability
-        example = tf.cond(apply, lambda: fringe(example, fringe_seeds[1]),
-                          lambda: dict(example))
+    example = maybe_fringe(example, seed, fringe_probability)
     example = maybe(dark_probability, 1, light_gain, example)
     example = maybe(low_resolution_probability, 3, low_resolution, example)
     return maybe(blur_probability, 2, motion_blur, example)

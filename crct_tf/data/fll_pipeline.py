@@ -14,7 +14,7 @@ SALT = 1  # keeps FLL's random numbers apart from FV's and BT's on the same seed
 
 
 def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
-                box_jitter=(augment.BOX_SHIFT, augment.BOX_SCALE)):
+                box_jitter=(augment.BOX_SHIFT, augment.BOX_SCALE), fringe_probability=0.0):
     """One training example from {image, landmarks}.
 
     Args:
@@ -25,6 +25,8 @@ def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
       hard_conditions: with `do_augment`, also an occluder, light 0.4-1.4x, motion blur or a
         small face (`augment.hard_conditions`; not in the paper, off by default).
       box_jitter: (largest centre shift, largest rescale) of the box, fractions of its size.
+      fringe_probability: with `do_augment`, hair over the brows on this fraction of the
+        examples (`augment.fringe`; not in the paper, 0 by default).
 
     Returns:
       {"crop": float32 [S, S, 3] 0-255, "landmarks": float32 [68, 2] crop pixels,
@@ -35,6 +37,7 @@ def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
     if do_augment and hard_conditions:
         example = augment.hard_conditions(example, augment.split_seed(seeds[1], 2)[1])
     if do_augment:
+        example = augment.maybe_fringe(example, seeds[1], fringe_probability)
         example = augment.jitter_box(example, seeds[1], *box_jitter)
     size = settings.input_size
     window = tf_cropping.tf_square_context_box(example["box"], settings.fll_context)
@@ -45,7 +48,8 @@ def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
 
 def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=True,
                      shuffle_buffer=common.DEFAULT_SHUFFLE_BUFFER, with_windows=False,
-                     hard_conditions=False, box_jitter=(augment.BOX_SHIFT, augment.BOX_SCALE)):
+                     hard_conditions=False, box_jitter=(augment.BOX_SHIFT, augment.BOX_SCALE),
+                     fringe_probability=0.0):
     """Batches for FLL training.
 
     Args:
@@ -59,7 +63,7 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
       shuffle_buffer: 0 keeps the source order.
       with_windows: also yield the crop windows [B, 4], to map points back with
         `cropping.points_from_crop`.
-      hard_conditions, box_jitter: see `fll_example`.
+      hard_conditions, box_jitter, fringe_probability: see `fll_example`.
 
     Returns:
       A dataset of (crops [B, S, S, 3] float32 0-255, landmarks [B, 68, 2] float32 crop pixels)
@@ -69,7 +73,8 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
 
     def example_fn(index, example_seed, example):
         del index
-        out = fll_example(example, example_seed, settings, augment, hard_conditions, box_jitter)
+        out = fll_example(example, example_seed, settings, augment, hard_conditions, box_jitter,
+                          fringe_probability)
         if with_windows:
             return out["crop"], out["landmarks"], out["window"]
         return out["crop"], out["landmarks"]
