@@ -24,7 +24,7 @@ import numpy as np
 
 MIN_USABLE_SIDE = 1.0   # a box narrower or lower than one pixel gives no meaningful crop
 # The weight of the newest frame in `bt_offset`'s running mean (about the last 10 frames; the
-# demo clip's AUC against dlib was the same at 0.05 and 0.2: docs/robustness.md).
+# demo clip's AUC against dlib moved by less than 0.0015 between 0.05 and 0.2: docs/robustness.md).
 BT_OFFSET_RATE = 0.1
 
 
