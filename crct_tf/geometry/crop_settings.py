@@ -21,7 +21,7 @@ class CropSettings:
       fll_box: where the tracker puts FLL's crop (`cropping.FLL_BOX_RULES`): `bt`, around
         b_t^BT (Algorithm 1), `bt_centre`, at b_t^BT's centre with b_{t-1}'s size, or
         `bt_centre_corrected`, as `bt_centre` with BT's centre moved back by the tracker's
-        running mean of its offset from FLL's points (`TrackState.bt_offset`).
+        running mean of its offset from FLL's points (`FaceStates.bt_offset`).
         Training crops around the (jittered) true box either way.
       fll_flip: the tracker runs FLL on its crop and on the crop's mirror image and averages
         the two point sets (the mirror's points mirrored back and re-indexed). Not in the
