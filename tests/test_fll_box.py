@@ -119,6 +119,26 @@ def _track_the_square(fll_box, frames=60):
     return error, tracker.state.bt_offset[0, 0] * (BOX[2] - BOX[0])
 
 
+def test_face_states_bt_offset_is_a_running_mean_that_each_new_start_zeroes():
+    from crct_tf.tracking.state import BT_OFFSET_RATE, FaceStates
+    states = FaceStates.create(2, STATE_SHAPE, initial_boxes=[BOX, BOX + 100])
+    side = BOX[2] - BOX[0]
+    fll_box, bt_box = BOX, BOX + np.float32([4.0, -2.0, 4.0, -2.0])      # BT 4 px right, 2 up
+    lstm = np.zeros(STATE_SHAPE, np.float32)
+    states.accept(0, fll_box, lstm, bt_box)
+    np.testing.assert_allclose(states.bt_offset[0], BT_OFFSET_RATE * np.array([4.0, -2.0]) / side)
+    for _ in range(200):
+        states.accept(0, fll_box, lstm, bt_box)
+    np.testing.assert_allclose(states.fll_shifts([0, 1]), [[4.0, -2.0], [0.0, 0.0]], atol=1e-3)
+    states.accept(1, BOX + 100, lstm)                      # no BT box (fll_mt): no update
+    np.testing.assert_array_equal(states.bt_offset[1], [0.0, 0.0])
+    states.reinitialise(0, BOX)                            # a re-detection starts afresh
+    np.testing.assert_array_equal(states.fll_shifts([0]), [[0.0, 0.0]])
+    states.accept(0, fll_box, lstm, bt_box)
+    states.release(0)
+    np.testing.assert_array_equal(states.bt_offset[0], [0.0, 0.0])
+
+
 def test_tracker_learns_bts_lean_and_the_corrected_crop_cancels_it():
     lean = 6.0 * CONTEXT * (BOX[2] - BOX[0]) / SIZE                         # 3.75 image px
     error, learned = _track_the_square("bt_centre")
