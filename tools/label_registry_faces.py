@@ -2,7 +2,7 @@
 
     python tools/label_registry_faces.py [--out PATH] [--sheet PNG]
 
-The photos are the `facetorch_photos` and `ffhq_photos` assets (`crct_tf.assets`, fetched by pip
+The photos are the assets of `registry_faces.PHOTO_ASSETS` (`crct_tf.assets`, fetched by pip
 and checked by sha256); the labels feed the `crct_registry_faces` dataset
 (`crct_tf/datasets/registry_faces.py`). Needs the `teacher` extra like
 `tools/label_with_teacher.py`, whose recipe this is, face by face instead of photo by photo:
@@ -41,10 +41,28 @@ from crct_tf.tracking import detection  # noqa: E402
 from crct_tf.datasets import crct_bootstrap, registry_faces  # noqa: E402
 
 MIN_FACE_PX = 80  # shorter side of the MTCNN box; smaller faces are skipped (and counted)
-FACETORCH_LICENCE = {
-    "license": "Apache-2.0",
-    "license_url": "https://www.apache.org/licenses/LICENSE-2.0",
-    "note": "the facetorch package's licence; the photos' own origin and licence are not stated",
+MIT_URL = "https://opensource.org/licenses/MIT"
+# Each asset's licence when the photos carry none of their own (FFHQ's are per photo).
+PACKAGE_LICENCES = {
+    "facetorch_photos": {
+        "license": "Apache-2.0",
+        "license_url": "https://www.apache.org/licenses/LICENSE-2.0",
+        "note": "the facetorch package's licence; the photos' own origin and licence are not stated",
+    },
+    "face_recognition_photos": {
+        "license": "MIT", "license_url": MIT_URL,
+        "note": "the face_recognition package's licence; the photos' own origin and licence are "
+                "not stated (they look like official White House photographs)",
+    },
+    "insightface_photos": {
+        "license": "MIT", "license_url": MIT_URL,
+        "note": "the insightface package's library licence; the photos' own origin and licence "
+                "are not stated (t1.jpg is a still of a television series)",
+    },
+    "facexlib_photos": {
+        "license": "MIT", "license_url": MIT_URL,
+        "note": "the facexlib package's licence; the photos' own origin and licence are not stated",
+    },
 }
 # Faces whose teacher fit passed the keypoint test but is wrong on the contact sheet: per photo
 # (asset, file), points (x, y) inside the face's MTCNN box, with the reason.
@@ -53,10 +71,17 @@ REJECTED_BY_EYE = {
         (645, 350, "head tilted ~30 deg, laughing: mouth and jaw points off the face")],
     ("facetorch_photos", "test3.jpg"): [
         (965, 561, "hand over the face, squint: eye and mouth points misplaced")],
+    ("insightface_photos", "t1.jpg"): [
+        (317, 210, "head tilted ~35 deg: mouth points below the lips, contour inside the jaw")],
 }
-# Photos whose faces are all one person: `identity` says so (`person` stays one id per face).
+# Photos whose faces are all one person, with that person's `identity` (`person` stays one id
+# per face) and why.
 SAME_PERSON = {
-    ("facetorch_photos", "test3.jpg"): "one woman in 24 expressions (a 6x4 grid)",
+    ("facetorch_photos", "test3.jpg"): ("facetorch_photos/test3",
+                                        "one woman in 24 expressions (a 6x4 grid)"),
+    **{("face_recognition_photos", f): ("face_recognition_photos/obama",
+                                        "one man in three photos (obama*.jpg)")
+       for f in ("obama.jpg", "obama2.jpg", "obama3.jpg")},
 }
 
 
@@ -83,7 +108,7 @@ def photo_list():
         files = sorted(f for f in assets.ASSETS[name].members if f.endswith((".jpg", ".png")))
         licences = ffhq_licences(folder) if name == "ffhq_photos" else {}
         for file in files:
-            photos.append((name, file, licences.get(file, FACETORCH_LICENCE)))
+            photos.append((name, file, licences.get(file) or PACKAGE_LICENCES[name]))
     return photos
 
 
@@ -144,7 +169,7 @@ def label_faces(detector, predictor_file):
             person = f"{asset_name}/{stem}/{face:02d}"
             examples.append({
                 "path": rel, "face": face, "person": person,
-                "identity": f"{asset_name}/{stem}" if (asset_name, file) in SAME_PERSON else person,
+                "identity": SAME_PERSON.get((asset_name, file), (person,))[0],
                 "split": "train", "source": source_of(asset_name, file), "licence": licence,
                 "mtcnn_box": [round(float(v), teacher.DECIMALS) for v in box],
                 "mtcnn_score": round(float(scores[i]), 4),
@@ -171,7 +196,7 @@ def label_faces(detector, predictor_file):
         "coordinates": "0-based pixels, integer = pixel centre; boxes [x0, y0, x1, y1]",
         "counts": counts,
         "distinct_identities": len({e["identity"] for e in examples}),
-        "same_person_photos": {f"{a}/{f}": note for (a, f), note in SAME_PERSON.items()},
+        "same_person_photos": {f"{a}/{f}": note for (a, f), (_, note) in SAME_PERSON.items()},
         "rejected_by_eye": {f"{a}/{f}": [list(r) for r in rs]
                             for (a, f), rs in REJECTED_BY_EYE.items()},
         "dropped": dropped,

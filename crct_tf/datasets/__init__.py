@@ -7,9 +7,9 @@ Importing this package registers the builders with TFDS:
   test_challenging / test_full / test_300w;
 - `menpo2d`: Menpo 2D semi-frontal images (configs `2d`, `3da2d`), splits train (/ test);
 - `crct_bootstrap`: the project's own 118 facenet photos with teacher labels (no manual_dir);
-- `crct_registry_faces`: every face of the facetorch and FFHQ registry photos, teacher labels.
+- `crct_registry_faces`: every face of the registry packages' sample photos, teacher labels.
 
-`2d` is the default config; `3da2d` reads 3D-aware 2D labels (`NNN/annot2/`, `<stem>_3d.pts`;
+`2d` is the default config of the first three (`crct_registry_faces`: `all`, or `facetorch_ffhq`); `3da2d` reads 3D-aware 2D labels (`NNN/annot2/`, `<stem>_3d.pts`;
 see docs/datasets.md). Each reads the user's download through TFDS `manual_dir` (see
 docs/datasets.md); `python -m crct_tf.datasets.build NAME --manual_dir DIR` prepares one.
 """

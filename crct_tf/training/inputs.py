@@ -3,7 +3,8 @@
 Sources yield `{image: uint8 [H, W, 3], landmarks: float32 [68, 2]}`:
   synthetic        generated faces (crct_tf.data.synthetic), no download at all
   crct_bootstrap   the 118 facenet photos with the teacher's labels (fetched by crct_tf.assets)
-  crct_registry_faces   38 faces of 16 more people from PyPI packages, teacher-labelled (train only)
+  crct_registry_faces   48 faces of 24 more people from PyPI packages, teacher-labelled (train
+                   only); `crct_registry_faces/facetorch_ffhq`: the first 38 faces of 16 people
   vw300, ibug300w, menpo2d   users' copies through TFDS `manual_dir` (never downloaded); a
                    builder config is chosen TFDS's way, NAME/CONFIG: `vw300/3da2d` (the 3DA-2D
                    annotations, NNN/annot2/), `ibug300w/3da2d`, `menpo2d/3da2d`; default `2d`
@@ -20,6 +21,8 @@ VIDEO_DATASETS = ("vw300",)
 KNOWN = ("synthetic",) + IMAGE_DATASETS + VIDEO_DATASETS
 # Users' copies read through TFDS manual_dir; they take a builder config (NAME/CONFIG).
 MANUAL_DATASETS = ("vw300", "ibug300w", "menpo2d")
+# Datasets that take a builder config (NAME/CONFIG).
+CONFIGURABLE_DATASETS = MANUAL_DATASETS + ("crct_registry_faces",)
 
 
 class InputError(ValueError):
@@ -32,7 +35,7 @@ def dataset_name(entry):
 
 
 def _builder_config(entry):
-    """The TFDS BuilderConfig an entry of MANUAL_DATASETS selects (the default one without /).
+    """The TFDS BuilderConfig an entry of CONFIGURABLE_DATASETS selects (default without /).
 
     Raises:
       InputError: an unknown config, naming the choices.
@@ -66,9 +69,9 @@ class SourceSpec:
             raise InputError(f"--dataset {','.join(names) or '(empty)'}: unknown "
                              f"{unknown or 'none given'}; choose from {', '.join(KNOWN)}")
         for entry in names:
-            if "/" in entry and dataset_name(entry) not in MANUAL_DATASETS:
-                raise InputError(f"--dataset {entry}: only {', '.join(MANUAL_DATASETS)} take a "
-                                 "config (NAME/CONFIG)")
+            if "/" in entry and dataset_name(entry) not in CONFIGURABLE_DATASETS:
+                raise InputError(f"--dataset {entry}: only {', '.join(CONFIGURABLE_DATASETS)} "
+                                 "take a config (NAME/CONFIG)")
             if "/" in entry:
                 _builder_config(entry)
         needs_manual = [n for n in names if dataset_name(n) in MANUAL_DATASETS]
