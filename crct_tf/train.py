@@ -51,6 +51,8 @@ flags.DEFINE_bool("freeze_backbone", False, "Train only the sub-network's own la
 flags.DEFINE_enum("strategy", "mirrored", ["mirrored", "multi_worker", "one_device"],
                   "tf.distribute strategy.")
 flags.DEFINE_integer("input_size", 128, "BT/FLL crop side (paper III-A).")
+flags.DEFINE_integer("fll_input_size", None, "FLL crop side when it differs from BT's (not in "
+                     "the paper; default: --input_size). docs/training.md.", lower_bound=1)
 flags.DEFINE_float("bt_context", 2.0, "BT crop: square of this x the box's larger side.")
 flags.DEFINE_float("fll_context", 2.0, "FLL crop: square of this x the box's larger side.")
 flags.DEFINE_integer("frame_step", 3, "BT on vw300: use every Nth frame (authors' code: 3).")
@@ -74,7 +76,7 @@ flags.DEFINE_integer("eval_examples", 0, "Eval: at most this many examples (0: t
 # Flags written to flags.cfg: everything defined above (not absl's own).
 RUN_FLAGS = ("model", "model_dir", "mode", "dataset", "manual_dir", "data_dir", "split", "steps",
              "steps_per_stage", "batch_size", "learning_rate", "lr_decay_steps", "seq_len",
-             "init_from", "backbone", "freeze_backbone", "strategy", "input_size", "bt_context",
+             "init_from", "backbone", "freeze_backbone", "strategy", "input_size", "fll_input_size", "bt_context",
              "fll_context", "frame_step", "augment", "hard_conditions", "fll_loss",
              "fll_box_jitter", "fll_fringe", "seed",
              "log_every", "checkpoint_every", "image_every", "eval_examples")
@@ -143,8 +145,8 @@ def main(argv):
     if FLAGS.mode == "train" and FLAGS.model is None:
         _fail("--model is required (bt, fv or fll), usually through --flagfile=configs/X.cfg")
     model_dir = FLAGS.model_dir or os.path.join("runs", FLAGS.model)
-    settings = CropSettings(input_size=FLAGS.input_size, bt_context=FLAGS.bt_context,
-                            fll_context=FLAGS.fll_context)
+    settings = CropSettings(input_size=FLAGS.input_size, fll_input_size=FLAGS.fll_input_size,
+                            bt_context=FLAGS.bt_context, fll_context=FLAGS.fll_context)
     try:
         sources = inputs.SourceSpec(FLAGS.dataset, FLAGS.manual_dir, FLAGS.data_dir, FLAGS.split,
                                     FLAGS.frame_step)

@@ -39,7 +39,7 @@ def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
     if do_augment:
         example = augment.maybe_fringe(example, seeds[1], fringe_probability)
         example = augment.jitter_box(example, seeds[1], *box_jitter)
-    size = settings.input_size
+    size = settings.fll_size
     window = tf_cropping.tf_square_context_box(example["box"], settings.fll_context)
     crop = tf_cropping.tf_crop_images(example["image"][None], window[None], size)[0]
     points = cropping.points_to_crop(example["landmarks"], window, size)
@@ -80,7 +80,7 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
         return out["crop"], out["landmarks"]
 
     dataset = common.batch_and_prefetch(stream, example_fn, batch_size)
-    shapes = [[batch_size, settings.input_size, settings.input_size, 3], [batch_size, 68, 2],
+    shapes = [[batch_size, settings.fll_size, settings.fll_size, 3], [batch_size, 68, 2],
               [batch_size, 4]]
     # Static shapes for Keras and tf.function (crop_and_resize leaves the batch dimension open).
     return dataset.map(lambda *t: tuple(tf.ensure_shape(x, s) for x, s in zip(t, shapes)))

@@ -105,6 +105,7 @@ def _frozen_functions(bundle):
     size, patch = s.input_size, s.fv_patch_size
     state_shape = tuple(int(d) for d in bundle.bt.input["state"].shape[1:])
     crop = tf.TensorSpec([1, size, size, 3], tf.float32)
+    fll_crop = tf.TensorSpec([1, s.fll_size, s.fll_size, 3], tf.float32)
 
     @tf.function(input_signature=[crop, crop, tf.TensorSpec([1, *state_shape], tf.float32)])
     def bt(previous_crop, current_crop, state):
@@ -116,7 +117,7 @@ def _frozen_functions(bundle):
     def fv(patches):
         return {"p_face": tf.reshape(_fv_batched(bundle.fv, patches), [-1])}
 
-    @tf.function(input_signature=[crop])
+    @tf.function(input_signature=[fll_crop])
     def fll(crops):
         return {"landmarks": bundle.fll(crops, training=False)}
 
@@ -157,7 +158,7 @@ def calibration_inputs(bundle, max_examples=120):
         samples["fv"].append([np.stack([cropping.crop_image(frame, b, s.fv_patch_size)
                                         for b in boxes])[None]])
         window = cropping.square_context_box(out["bt_box"][0], s.fll_context)
-        samples["fll"].append([prewhiten(cropping.crop_image(frame, window, s.input_size)[None])])
+        samples["fll"].append([prewhiten(cropping.crop_image(frame, window, s.fll_size)[None])])
         return out
 
     from crct_tf.geometry.landmarks import box_from_landmarks

@@ -15,6 +15,9 @@ class CropSettings:
 
     Attributes:
       input_size: side of BT's and FLL's crops (paper III-A: Re3 halved, 128x128).
+      fll_input_size: side of FLL's crops when it differs from BT's (None: `input_size`, the
+        paper's one size). Not in the paper: FLL sees the face at a finer resolution, on the
+        same shared backbone; see `fll_size`.
       bt_context: BT crop window = square of `bt_context` x the larger side of b_{t-1}
         (Re3's 2x context; the authors' code grows the box by half its size per side).
       fll_context: the same for FLL around b_t^BT (eq. 7).
@@ -30,6 +33,7 @@ class CropSettings:
         `cropping.landmark_patch_boxes`.
     """
     input_size: int = 128
+    fll_input_size: int = None
     bt_context: float = cropping.DEFAULT_CONTEXT
     fll_context: float = cropping.DEFAULT_CONTEXT
     fv_face_context: float = cropping.FV_FACE_CONTEXT
@@ -44,6 +48,20 @@ class CropSettings:
                              f"{', '.join(cropping.FLL_BOX_RULES)}")
         if not isinstance(self.fll_flip, bool):
             raise ValueError(f"fll_flip must be true or false, got {self.fll_flip!r}")
+        if self.fll_input_size is not None and (not isinstance(self.fll_input_size, int)
+                                                or self.fll_input_size < 1):
+            raise ValueError(f"fll_input_size must be a positive integer or None, got "
+                             f"{self.fll_input_size!r}")
+
+    @property
+    def fll_size(self):
+        """The side of FLL's crops: `fll_input_size`, or `input_size` when that is None."""
+        return self.fll_input_size or self.input_size
+
+    @property
+    def backbone_size(self):
+        """The input side of a backbone BT and FLL share: theirs, or None (any) when they differ."""
+        return self.input_size if self.fll_size == self.input_size else None
 
     def with_tracker_choices(self, fll_box=None, fll_flip=None):
         """These settings with the tracker's FLL choices that are given (None: kept)."""

@@ -132,7 +132,8 @@ def build_inception_resnet_v1(image_size=160, include_bottleneck=True, feature_m
     """Builds the network; weights are random until `facenet_weights.load_facenet_h5`.
 
     Args:
-      image_size: side of the square RGB input (0-255 values), at least MIN_IMAGE_SIZE.
+      image_size: side of the square RGB input (0-255 values), at least MIN_IMAGE_SIZE; None:
+        any side (a backbone shared by crops of two sizes, `CropSettings.fll_input_size`).
       include_bottleneck: also compute the 128-d facenet embedding (Bottleneck + BatchNorm).
       feature_maps: also return the stage outputs (`stem`, `block35`, `block17`, `block8`).
 
@@ -140,7 +141,7 @@ def build_inception_resnet_v1(image_size=160, include_bottleneck=True, feature_m
       A keras.Model whose outputs are a dict: `features` [B, 1792] (average-pooled), and
       `embedding` [B, 128] (not normalised) when `include_bottleneck`, plus the feature maps.
     """
-    if image_size < MIN_IMAGE_SIZE:
+    if image_size is not None and image_size < MIN_IMAGE_SIZE:
         raise ValueError(f"image_size must be at least {MIN_IMAGE_SIZE}, got {image_size}")
     images = keras.Input((image_size, image_size, 3), name="images")
     x = Prewhiten(name="prewhiten")(images)

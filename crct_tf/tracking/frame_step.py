@@ -122,7 +122,8 @@ class FrameSteps(tf.Module):
         self._nets = _Networks(bt, fv, fll, jit_compile)
         state = tf.TensorSpec([None, *self.state_shape], tf.float32, name="state")
         size, patch = settings.input_size, settings.fv_patch_size
-        crops = tf.TensorSpec([None, size, size, 3], tf.float32, name="crops")
+        fll_size = settings.fll_size
+        crops = tf.TensorSpec([None, fll_size, fll_size, 3], tf.float32, name="crops")
         frame_signature = [_FRAME, _PREVIOUS, _BOXES, state]
         self.step = tf.function(self._step, input_signature=frame_signature + [_SHIFTS])
         self.bt_step = tf.function(self._bt_step, input_signature=frame_signature)
@@ -160,7 +161,7 @@ class FrameSteps(tf.Module):
 
     def _fll_stage(self, frame, boxes):
         """Lines 18-19 (eq. 7): FLL on the fll_context crop of `boxes`; l_t and b_t in pixels."""
-        size = self.settings.input_size
+        size = self.settings.fll_size
         window = tf_cropping.tf_square_context_box(boxes, self.settings.fll_context)
         crops = tf_cropping.tf_crop_images(frame[None], window, size, _zeros_index(boxes))
         points = cropping.points_from_crop(self._fll_points(crops), window, size)

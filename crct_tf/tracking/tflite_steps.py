@@ -193,15 +193,15 @@ class TfliteSteps:
         s = self.settings
         start = time.perf_counter()
         window = cropping.square_context_box(box, s.fll_context)
-        crop = crop_region(frame, window, s.input_size)[None]
+        crop = crop_region(frame, window, s.fll_size)[None]
         start = self._timed("crops", start)
         crop = self._prewhiten(crop)
         self._timed("prewhiten", start)
         crop_points = self._fll(crop)[0][0]
         if s.fll_flip:                          # see CropSettings.fll_flip and FrameSteps
             mirrored = self._fll(crop[:, :, ::-1])[0][0]
-            crop_points = (crop_points + flip_landmarks(mirrored, s.input_size)) / 2.0
-        points = cropping.points_from_crop(crop_points, window, s.input_size)
+            crop_points = (crop_points + flip_landmarks(mirrored, s.fll_size)) / 2.0
+        points = cropping.points_from_crop(crop_points, window, s.fll_size)
         return points, box_from_landmarks(points)
 
     # -- the FrameSteps interface (numpy in, dict of numpy out) -------------------------------

@@ -7,11 +7,13 @@ The tracker constants come with the bundle: SeqBT from the BT run, T_B = 1.0 and
 (paper IV-A; `--t_c` sets a calibrated T_C), and the MTCNN box map fitted on the bootstrap photos' labels.
 """
 
+import dataclasses
 import os
 
 import tensorflow as tf
 from absl import logging
 
+from crct_tf.geometry.crop_settings import CropSettings
 from crct_tf.weights import bundle
 from crct_tf.training import loop, run_setup
 
@@ -22,6 +24,24 @@ T_C = 0.5   # the validator's threshold (paper IV-A)
 def _default_box_map():
     from crct_tf.datasets.crct_bootstrap import mtcnn_box_map
     return mtcnn_box_map().to_dict()
+
+
+def bundle_settings(bt_settings, fll_settings, fv_settings):
+    """The crop settings of a bundle of these runs: BT's, with FLL's crop size when FLL was
+    trained on crops of another size (`CropSettings.fll_input_size`).
+
+    Raises:
+      bundle.BundleError: the runs differ in anything else.
+    """
+    fll_size = fll_settings.fll_size
+    combined = dataclasses.replace(
+        bt_settings, fll_input_size=None if fll_size == bt_settings.input_size else fll_size)
+    fll_as_bundled = dataclasses.replace(fll_settings, input_size=bt_settings.input_size,
+                                         fll_input_size=combined.fll_input_size)
+    if fll_as_bundled != combined or fv_settings != bt_settings:
+        raise bundle.BundleError("the runs were trained with different crop settings: "
+                                 f"{bt_settings} / {fll_settings} / {fv_settings}")
+    return combined
 
 
 def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_backbone=False,
@@ -52,17 +72,21 @@ def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_ba
     missing = sorted({"bt", "fv", "fll"} - set(runs))
     if missing:
         raise bundle.BundleError(f"a bundle needs bt, fv and fll runs; missing {missing}")
-    bt, bt_run, bt_ckpt = run_setup.restore_run(runs["bt"])
+    settings = bundle_settings(*(CropSettings.from_dict(run_setup.read_run(runs[name])["crop_settings"])
+                                 for name in ("bt", "fll", "fv")))
+    shared = None
+    if share_backbone and settings.backbone_size is None:     # one backbone for two crop sizes
+        shared = run_setup.backbone_for(run_setup.read_run(runs["bt"])["backbone"], None)
+    bt, bt_run, bt_ckpt = run_setup.restore_run(runs["bt"], shared_backbone=shared,
+                                                settings=settings)
     fv, _, fv_ckpt = run_setup.restore_run(runs["fv"])
     if share_backbone:
-        fll, fll_run, fll_ckpt = run_setup.restore_run(runs["fll"], shared_backbone=bt.backbone)
+        fll, fll_run, fll_ckpt = run_setup.restore_run(runs["fll"], shared_backbone=bt.backbone,
+                                                       settings=settings)
         # restore_run read FLL's checkpoint into the shared backbone too: BT's wins.
         bt, bt_run, bt_ckpt = _reload_backbone(bt, runs["bt"])
     else:
-        fll, fll_run, fll_ckpt = run_setup.restore_run(runs["fll"])
-    if bt.settings != fll.settings or bt.settings != fv.settings:
-        raise bundle.BundleError("the runs were trained with different crop settings: "
-                                 f"{bt.settings} / {fll.settings} / {fv.settings}")
+        fll, fll_run, fll_ckpt = run_setup.restore_run(runs["fll"], settings=settings)
     if bt_run["backbone"] != fll_run["backbone"]:
         raise bundle.BundleError("BT and FLL runs use different backbones")
     training = {"runs": {"bt": runs["bt"], "fv": runs["fv"], "fll": runs["fll"]},
@@ -71,7 +95,7 @@ def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_ba
     if not 0.0 < t_c < 1.0:
         raise bundle.BundleError(f"T_C must be between 0 and 1, got {t_c}")
     tracker = {"seq_bt": int(bt_run["seq_bt"]), "t_b": T_B, "t_c": float(t_c)}
-    settings = bt.settings.with_tracker_choices(fll_box, fll_flip)
+    settings = settings.with_tracker_choices(fll_box, fll_flip)
     path = bundle.save_bundle(
         export_dir, bt.model, fv.model, fll.model, settings, tracker,
         mtcnn_box_map or _default_box_map(), training=training, dtype=dtype,

@@ -66,10 +66,14 @@ def read_run(model_dir):
         raise loop.TrainingError(f"{path}: unreadable ({e})") from None
 
 
-def restore_run(model_dir, shared_backbone=None):
-    """Rebuilds a run's task from run.json and restores its latest checkpoint (no optimizer)."""
+def restore_run(model_dir, shared_backbone=None, settings=None):
+    """Rebuilds a run's task from run.json and restores its latest checkpoint (no optimizer).
+
+    `settings`: crop settings to build the task with instead of the run's own (a bundle whose
+    FLL crop size differs from BT's builds both on one backbone of any input size).
+    """
     run = read_run(model_dir)
-    settings = CropSettings.from_dict(run["crop_settings"])
+    settings = settings or CropSettings.from_dict(run["crop_settings"])
     task = tasks.get_task(run["model"], settings,
                           lambda size: backbone_for(run["backbone"], size),
                           seq_bt=int(run.get("seq_bt", 2)), shared_backbone=shared_backbone)

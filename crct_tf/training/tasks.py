@@ -133,8 +133,8 @@ class Task:
 
     # -- shared parts ------------------------------------------------------------------------------
 
-    def _build_backbone(self):
-        backbone = self.shared_backbone or self.backbone_factory(self.settings.input_size)
+    def _build_backbone(self, size=None):
+        backbone = self.shared_backbone or self.backbone_factory(size or self.settings.input_size)
         if self.freeze_backbone:
             backbone.trainable = False
         self.backbone = backbone
@@ -152,7 +152,7 @@ class FLLTask(Task):
     name = "fll"
 
     def build_model(self):
-        self.model = build_fll(self._build_backbone(), self.settings)
+        self.model = build_fll(self._build_backbone(self.settings.fll_size), self.settings)
         return self.model
 
     def build_inputs(self, batch_size, seed, seq_len=None, first_example=0):

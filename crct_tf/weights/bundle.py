@@ -192,9 +192,11 @@ def load_bundle(bundle_dir):
     size = settings.input_size
     kind = manifest.get("backbone", "inception_resnet_v1")
     try:
-        bt_backbone = build_named_backbone(kind, size)
-        fll_backbone = (bt_backbone if manifest["shared_backbone"]
-                        else build_named_backbone(kind, size))
+        if manifest["shared_backbone"]:
+            bt_backbone = fll_backbone = build_named_backbone(kind, settings.backbone_size)
+        else:
+            bt_backbone = build_named_backbone(kind, size)
+            fll_backbone = build_named_backbone(kind, settings.fll_size)
     except ValueError as e:
         raise BundleError(f"{bundle_dir}: {e}") from None
     bt, fll, fv = build_bt(bt_backbone, settings), build_fll(fll_backbone, settings), build_fv(settings)
@@ -224,7 +226,7 @@ def untrained_bundle(tracker=None, settings=None, backbone="inception_resnet_v1"
     from crct_tf.models.fv import build_fv
 
     settings = settings or CropSettings()
-    shared = build_named_backbone(backbone, settings.input_size, weights="facenet")
+    shared = build_named_backbone(backbone, settings.backbone_size, weights="facenet")
     return Bundle(bt=build_bt(shared, settings), fv=build_fv(settings),
                   fll=build_fll(shared, settings), settings=settings,
                   tracker=dict(tracker or {"seq_bt": 2, "t_b": 1.0, "t_c": 0.5}),
