@@ -88,3 +88,9 @@ def test_a_bundle_of_two_crop_sizes_shares_one_backbone_and_round_trips(tmp_path
     crops = rng.uniform(0, 255, [2, FLL_SIZE, FLL_SIZE, 3]).astype(np.float32)
     np.testing.assert_allclose(np.asarray(loaded.fll(crops)), np.asarray(b.fll(crops)), atol=1e-4)
     assert loaded.settings.fll_size == FLL_SIZE
+
+
+def test_the_tiny_stand_in_refuses_two_crop_sizes():
+    from crct_tf.weights.bundle import untrained_bundle
+    with pytest.raises(ValueError, match="tiny backbone takes one crop size"):
+        untrained_bundle(settings=CropSettings(fll_input_size=FLL_SIZE), backbone="tiny")

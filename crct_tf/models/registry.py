@@ -18,6 +18,9 @@ def build_named_backbone(kind, image_size, weights=None):
         from crct_tf.models.backbone import build_backbone
         return build_backbone(image_size, weights=weights, name=BACKBONE_LAYER)
     if kind == "tiny":
+        if image_size is None:
+            raise ValueError("the tiny backbone takes one crop size: BT and FLL cannot share it "
+                             "with fll_input_size set")
         from crct_tf.models.tiny_backbone import build_tiny_backbone
         return build_tiny_backbone(image_size, name=BACKBONE_LAYER)
     raise ValueError(f"unknown backbone {kind!r}; expected one of {BACKBONES}")

@@ -72,8 +72,9 @@ def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_ba
     missing = sorted({"bt", "fv", "fll"} - set(runs))
     if missing:
         raise bundle.BundleError(f"a bundle needs bt, fv and fll runs; missing {missing}")
-    settings = bundle_settings(*(CropSettings.from_dict(run_setup.read_run(runs[name])["crop_settings"])
-                                 for name in ("bt", "fll", "fv")))
+    settings = bundle_settings(*(
+        CropSettings.from_dict(run_setup.read_run(runs[name])["crop_settings"])
+        for name in ("bt", "fll", "fv")))
     shared = None
     if share_backbone and settings.backbone_size is None:     # one backbone for two crop sizes
         shared = run_setup.backbone_for(run_setup.read_run(runs["bt"])["backbone"], None)
