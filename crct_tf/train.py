@@ -76,8 +76,8 @@ flags.DEFINE_integer("eval_examples", 0, "Eval: at most this many examples (0: t
 # Flags written to flags.cfg: everything defined above (not absl's own).
 RUN_FLAGS = ("model", "model_dir", "mode", "dataset", "manual_dir", "data_dir", "split", "steps",
              "steps_per_stage", "batch_size", "learning_rate", "lr_decay_steps", "seq_len",
-             "init_from", "backbone", "freeze_backbone", "strategy", "input_size", "fll_input_size", "bt_context",
-             "fll_context", "frame_step", "augment", "hard_conditions", "fll_loss",
+             "init_from", "backbone", "freeze_backbone", "strategy", "input_size", "fll_input_size",
+             "bt_context", "fll_context", "frame_step", "augment", "hard_conditions", "fll_loss",
              "fll_box_jitter", "fll_fringe", "seed",
              "log_every", "checkpoint_every", "image_every", "eval_examples")
 

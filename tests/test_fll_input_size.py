@@ -94,3 +94,20 @@ def test_the_tiny_stand_in_refuses_two_crop_sizes():
     from crct_tf.weights.bundle import untrained_bundle
     with pytest.raises(ValueError, match="tiny backbone takes one crop size"):
         untrained_bundle(settings=CropSettings(fll_input_size=FLL_SIZE), backbone="tiny")
+
+
+def test_training_crops_are_fll_s_size_and_the_points_follow_them():
+    """The training pipeline cuts FLL's crops at `fll_size`, with the true points mapped into
+    that crop: the same crop and map the tracker's step uses."""
+    from crct_tf.data import fll_pipeline, synthetic
+    settings = CropSettings(fll_input_size=FLL_SIZE, fll_context=1.6)
+    source = synthetic.synthetic_faces(4)
+    crops, points = next(iter(fll_pipeline.make_fll_dataset(
+        source, settings, batch_size=2, augment=False, repeat=False, shuffle_buffer=0)))
+    assert tuple(crops.shape) == (2, FLL_SIZE, FLL_SIZE, 3)
+    example = next(iter(source))
+    landmarks = example["landmarks"].numpy()
+    box = np.concatenate([landmarks.min(0), landmarks.max(0)])
+    window = cropping.square_context_box(box, 1.6)
+    np.testing.assert_allclose(points[0].numpy(),
+                               cropping.points_to_crop(landmarks, window, FLL_SIZE), atol=1e-3)

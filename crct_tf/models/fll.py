@@ -2,8 +2,8 @@
 
     l_t = W^FLL . res(X_t^Pb)
 
-Input: [B, S, S, 3] RGB 0-255 crops (S: `CropSettings.fll_size`) of the context window around b_t^BT; output: [B, 68, 2]
-landmarks in crop pixels.
+Input: [B, S, S, 3] RGB 0-255 crops (S: `CropSettings.fll_size`) of the context window around
+b_t^BT; output: [B, 68, 2] landmarks in crop pixels.
 """
 
 import keras
