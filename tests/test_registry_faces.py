@@ -142,7 +142,8 @@ def test_the_dataset_flag_takes_the_config():
     spec = inputs.SourceSpec(["crct_bootstrap", "crct_registry_faces/facetorch_ffhq"], [], None,
                              "train")
     assert spec.names[1] == "crct_registry_faces/facetorch_ffhq"
-    with pytest.raises(inputs.InputError, match=r"unknown config 'first'.*all, v1_1_0, facetorch_ffhq"):
+    with pytest.raises(inputs.InputError,
+                       match=r"unknown config 'first'.*all, v1_1_0, facetorch_ffhq"):
         inputs.SourceSpec(["crct_registry_faces/first"], [], None, "train")
 
 

@@ -39,6 +39,14 @@ def runtime():
     return load_runtime()
 
 
+def _tool(name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", f"{name}.py"))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
 def test_sequences_are_deterministic_and_keep_points_on_the_face(val_examples):
     a = robustness.build_sequence(OCCLUDED, val_examples, FRAMES)
     b = robustness.build_sequence(OCCLUDED, val_examples, FRAMES)
@@ -125,12 +133,8 @@ def test_tracker_detector_finds_the_face_behind_tinted_glasses(val_examples):
 def test_bundled_tracker_against_human_labels():
     """The five 300-W photos with human-made points (`human_300w` asset, fetched by pip): every
     face found by both modes, mean box-diagonal NME under 0.03 (measured 0.025; dlib 0.019)."""
-    import importlib.util
     from crct_tf.tracking.runtime import load_runtime
-    spec = importlib.util.spec_from_file_location(
-        "human_label_check", os.path.join(REPO, "tools", "human_label_check.py"))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = _tool("human_label_check")
     from crct_tf.evaluation import metrics
     from crct_tf.tracking.tracker import default_detector
     runtime, detect = load_runtime(None), default_detector()
@@ -166,14 +170,6 @@ def test_human_labelled_sequences_move_peoples_points_with_the_face():
         assert (sequence.landmarks >= 0).all() and (sequence.landmarks[..., 0] < 320).all()
     with pytest.raises(ValueError, match="human_rotation_35"):
         robustness.build_sequences(["rotation_35"], examples=examples, labels="human")
-
-
-def _tool(name):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", f"{name}.py"))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
 
 
 def test_fll_on_jittered_true_boxes(runtime, val_examples):
