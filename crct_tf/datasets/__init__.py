@@ -9,7 +9,7 @@ Importing this package registers the builders with TFDS:
 - `crct_bootstrap`: the project's own 118 facenet photos with teacher labels (no manual_dir);
 - `crct_registry_faces`: every face of the registry packages' sample photos, teacher labels.
 
-`2d` is the default config of the first three (`crct_registry_faces`: `all`, or
+`2d` is the default config of the first three (`crct_registry_faces`: `all`, `v1_1_0` or
 `facetorch_ffhq`); `3da2d` reads 3D-aware 2D labels (`NNN/annot2/`, `<stem>_3d.pts`; see
 docs/datasets.md). Each reads the user's download through TFDS `manual_dir` (see
 docs/datasets.md); `python -m crct_tf.datasets.build NAME --manual_dir DIR` prepares one.
