@@ -161,6 +161,9 @@ def test_the_v1_1_0_config_keeps_version_1_1_0s_faces(labels):
     assert len(kept) == 72 and len({e["identity"] for e in kept}) == 34
     added = [e for e in labels["examples"] if e not in kept]
     assert len(added) == 15 and {e["path"].split("/", 1)[0] for e in added} == {"face_api_photos"}
+    configs = registry_faces.CrctRegistryFaces.builder_configs   # the config reads those assets
+    assert configs["v1_1_0"].photo_assets == registry_faces.V1_1_PHOTO_ASSETS
+    assert configs["all"].photo_assets == registry_faces.PHOTO_ASSETS
 
 
 def test_a_missing_label_file_names_the_tool(tmp_path):

@@ -16,6 +16,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Fixed here, not read from training's `augment.BOX_SHIFT` / `BOX_SCALE` (0.05 / 0.10), so that
+# the measure stays comparable across bundles when training's defaults change.
 BOX_SHIFT = 0.05   # largest centre shift, a fraction of the box's size
 BOX_SCALE = 0.05   # largest relative change of the box's size
 
