@@ -104,6 +104,26 @@ def test_empty_error_list_is_an_error():
         metrics.ced_auc([])
 
 
+def test_paired_auc_difference_separates_a_better_tracker_from_a_tie():
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.01, 0.04, 120)
+    # Better by 0.004 NME on every frame: AUC higher by 0.05, the interval far from 0.
+    difference, low, high = metrics.paired_auc_difference(base - 0.004, base)
+    assert difference == pytest.approx(0.05, abs=1e-3) and 0.045 < low <= difference <= high
+    # The same errors in another order of frames (a tie): the interval holds 0 on both sides.
+    difference, low, high = metrics.paired_auc_difference(base, rng.permutation(base))
+    assert difference == pytest.approx(0.0, abs=1e-9) and low < 0 < high
+    # Four lost frames out of 120 cost 4/120 of (1 - their NME / 0.08) in AUC; resampled runs of
+    # frames that miss them tie, so the interval reaches 0 and no further.
+    lost = base.copy()
+    lost[50:54] = np.nan
+    difference, low, high = metrics.paired_auc_difference(lost, base)
+    expected = -np.sum(1 - base[50:54] / metrics.NME_FAILURE_THRESHOLD) / 120
+    assert difference == pytest.approx(expected, abs=1e-3) and low < difference and high == 0
+    with pytest.raises(ValueError, match="one length"):
+        metrics.paired_auc_difference(base, base[:-1])
+
+
 # --------------------------------------------------------------------------------------------
 # IoU and OPE success
 # --------------------------------------------------------------------------------------------

@@ -87,6 +87,18 @@ def test_scores_count_failures_and_status_changes(val_examples):
     assert row["detector_per_100"] == pytest.approx(100 * 4 / FRAMES)
 
 
+def test_the_table_shows_the_claim_and_the_paired_interval():
+    rows = [{"sequence": "s", "mode": "crct", "auc": 0.70, "fr": 0.0, "median_nme": 0.02,
+             "status_changes": 0, "max_changes_per_event": 0, "detector_per_100": 1.0,
+             "fv_reject_truth": 0.0, "fv_reject_truth_occluded": None,
+             "auc_minus_fll_mt": [-0.002, -0.011, 0.006]},
+            {"sequence": "s", "mode": "fll_mt", "auc": 0.702, "fr": 0.0, "median_nme": 0.02,
+             "status_changes": 0, "max_changes_per_event": 0, "detector_per_100": 100.0}]
+    line = robustness.format_table(rows).splitlines()[-1]
+    assert line.endswith("| fails | -0.002 (-0.011 to +0.006) |")
+    assert not robustness.claim_holds(rows)
+
+
 # The FV bundled before the robust scheme (the authors' example scheme) rejected about half of
 # the eye-bar frames at the TRUE points; this fails on it.
 def test_validator_accepts_true_points_of_hidden_faces(runtime, val_examples):

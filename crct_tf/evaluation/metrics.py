@@ -149,6 +149,38 @@ def summarize_errors(errors):
     }
 
 
+# A paired comparison of two trackers on the same frames: a moving-block bootstrap (Kuensch,
+# Annals of Statistics 1989). Frames are resampled in runs of BOOTSTRAP_BLOCK, because a tracker's
+# errors on neighbouring frames are alike; both trackers get the same resampled frames.
+BOOTSTRAP_BLOCK = 10
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def paired_auc_difference(errors_a, errors_b, block=BOOTSTRAP_BLOCK,
+                          resamples=BOOTSTRAP_RESAMPLES, level=0.95, seed=0):
+    """AUC(a) - AUC(b) on the same frames, with its `level` moving-block bootstrap interval.
+
+    Args:
+      errors_a, errors_b: per-frame errors of two trackers on the same frames (same length;
+        None / NaN are failures, as everywhere here).
+
+    Returns:
+      (difference, low, high). An interval that holds 0 means that these frames cannot tell the
+      two apart: the sign of the difference is then within the variation between runs of frames.
+    """
+    a, b = as_errors(errors_a), as_errors(errors_b)
+    if a.size != b.size or a.size == 0:
+        raise ValueError(f"paired errors must be two non-empty lists of one length, got "
+                         f"{a.size} and {b.size}")
+    block = max(1, min(int(block), a.size))
+    starts = np.random.default_rng(seed).integers(0, a.size - block + 1,
+                                                  (resamples, -(-a.size // block)))
+    frames = (starts[..., None] + np.arange(block)).reshape(resamples, -1)[:, :a.size]
+    differences = np.array([ced_auc(a[i]) - ced_auc(b[i]) for i in frames])
+    low, high = np.percentile(differences, [50 * (1 - level), 50 * (1 + level)])
+    return ced_auc(a) - ced_auc(b), float(low), float(high)
+
+
 # --------------------------------------------------------------------------------------------
 # Boxes: IoU and the OPE success curve.
 # --------------------------------------------------------------------------------------------

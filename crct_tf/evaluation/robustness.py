@@ -23,7 +23,11 @@ Scores per sequence and mode, on the 68 points against the ground truth (Table I
 with landmarks, tracked<->lost status changes (in all, and the most in one occlusion event:
 from its first frame to 10 frames after it), MTCNN calls per 100 frames; for `bt` also the box
 success (IoU > 0.5 with the true landmark box). FV's false-reject rate on the occluded frames
-with the TRUE points (p(face) < T_C) tells whether a rejection was FV's fault or BT's.
+with the TRUE points (p(face) < T_C) tells whether a rejection was FV's fault or BT's. With both
+`crct` and `fll_mt`: the paper's claim per sequence (CRCT's AUC at least FLL_MT's, its FR at
+most FLL_MT's), and CRCT's AUC minus FLL_MT's with its 95 % paired moving-block bootstrap
+interval (`metrics.paired_auc_difference`): an interval around 0 is a tie these frames cannot
+break, whatever the sign of the difference.
 
 Modes: `crct` and `fll_mt` start from MTCNN (the first frame's detection), `bt` from the true
 box of frame 0 (Table I); `dlib` (when dlib is installed, the `teacher` extra) is tracking by
@@ -534,12 +538,14 @@ def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=
                   "fv_reject_truth": float(np.mean(fv_truth < t_c)),
                   "fv_reject_truth_occluded": float(np.mean(fv_truth[occluded] < t_c))
                   if occluded.any() else None}
+        mode_errors = {}
         for mode in modes:
             result = run_mode(runtime, sequence, mode, detect, **config)
             row = score(result, sequence, mode)
             row.update(fv_row if mode == "crct" else {})
             rows.append(row)
             errors = frame_errors(result, sequence.landmarks)
+            mode_errors[mode] = errors
             detail[mode] = {"status": [f["status"] for f in result],
                             "score": [f.get("score") for f in result],
                             "calls": [f["calls"] for f in result],
@@ -547,6 +553,10 @@ def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=
                             "nme": [None if not np.isfinite(e) else round(float(e), 5)
                                     for e in errors]}
             log(_row_line(row))
+        if "crct" in mode_errors and "fll_mt" in mode_errors:
+            crct_row = next(r for r in rows[::-1] if r["mode"] == "crct")
+            crct_row["auc_minus_fll_mt"] = list(metrics.paired_auc_difference(
+                mode_errors["crct"], mode_errors["fll_mt"]))
         if with_dlib and dlib_available():
             result = run_dlib(sequence)
             row = score(result, sequence, "dlib")
@@ -589,7 +599,8 @@ def format_table(rows):
     names = list(dict.fromkeys(r["sequence"] for r in rows))
     header = ["sequence"] + [f"{m} AUC / FR / medNME / changes (per event) / MTCNN per 100"
                              if m != "bt" else "bt AUC / FR / medNME / box success"
-                             for m in modes] + ["FV rejects true pts (occluded)", "claim"]
+                             for m in modes] + ["FV rejects true pts (occluded)", "claim",
+                                                "CRCT − FLL_MT AUC (95 % interval)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name in names:
         cells = [name]
@@ -616,6 +627,9 @@ def format_table(rows):
             cells.append("holds" if holds else "fails")
         else:
             cells.append("–")
+        difference = crct.get("auc_minus_fll_mt") if crct is not None else None
+        cells.append("–" if difference is None else
+                     "%+.3f (%+.3f to %+.3f)" % tuple(difference))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
