@@ -46,7 +46,7 @@ def test_bundle_is_complete_and_fits_the_budget(bundled):
     assert manifest["shared_backbone"] and manifest["dtype"] == "float16"
     assert set(manifest["parts"]) == {"backbone", "bt", "fv", "fll"}
     assert manifest["tracker"] == {"seq_bt": 2, "t_b": 1.0, "t_c": 0.8}   # T_C calibrated
-    assert manifest["crop_settings"]["fll_box"] == "bt_centre_corrected"   # docs/robustness.md
+    assert manifest["crop_settings"]["fll_box"] == "bt"   # the paper's; docs/robustness.md
     assert manifest["crop_settings"]["fll_flip"] is True           # docs/robustness.md
     size = sum(os.path.getsize(os.path.join(CHECKPOINTS, p["file"]))
                for p in manifest["parts"].values())
@@ -186,6 +186,8 @@ def test_model_card_states_the_bundle_as_it_is(bundled):
                  f"{settings['fv_face_size']} px, SeqBT {tracker['seq_bt']}, "
                  f"T_B {tracker['t_b']}, T_C {tracker['t_c']}")
     assert constants in card, constants
+    fll_size = settings.get("fll_input_size") or settings["input_size"]
+    assert f"FLL's input {fll_size}×{fll_size}" in card
     assert f"FLL's crop `{settings['fll_box']}`" in card
     assert f"FLL on the mirrored crop too: `{'on' if settings['fll_flip'] else 'off'}`" in card
     box_map = ", ".join(f"{k} {manifest['mtcnn_box_map'][k]:.3f}" for k in ("dx", "dy", "sx", "sy"))
