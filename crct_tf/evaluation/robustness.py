@@ -538,14 +538,14 @@ def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=
                   "fv_reject_truth": float(np.mean(fv_truth < t_c)),
                   "fv_reject_truth_occluded": float(np.mean(fv_truth[occluded] < t_c))
                   if occluded.any() else None}
-        mode_errors = {}
+        mode_rows, mode_errors = {}, {}
         for mode in modes:
             result = run_mode(runtime, sequence, mode, detect, **config)
             row = score(result, sequence, mode)
             row.update(fv_row if mode == "crct" else {})
             rows.append(row)
             errors = frame_errors(result, sequence.landmarks)
-            mode_errors[mode] = errors
+            mode_rows[mode], mode_errors[mode] = row, errors
             detail[mode] = {"status": [f["status"] for f in result],
                             "score": [f.get("score") for f in result],
                             "calls": [f["calls"] for f in result],
@@ -554,8 +554,7 @@ def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=
                                     for e in errors]}
             log(_row_line(row))
         if "crct" in mode_errors and "fll_mt" in mode_errors:
-            crct_row = next(r for r in rows[::-1] if r["mode"] == "crct")
-            crct_row["auc_minus_fll_mt"] = list(metrics.paired_auc_difference(
+            mode_rows["crct"]["auc_minus_fll_mt"] = list(metrics.paired_auc_difference(
                 mode_errors["crct"], mode_errors["fll_mt"]))
         if with_dlib and dlib_available():
             result = run_dlib(sequence)
