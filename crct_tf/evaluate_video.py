@@ -38,6 +38,8 @@ flags.DEFINE_enum("fll_box", None, list(FLL_BOX_RULES), "Where FLL's crop goes: 
                   "default: the weights' own.")
 flags.DEFINE_enum("fll_flip", None, ["on", "off"], "on: FLL also on the mirrored crop, the two "
                   "point sets averaged; default: the weights' own.")
+flags.DEFINE_enum("fll_upright", None, ["on", "off"], "on: FLL's crop turned by the roll of BT's "
+                  "points (needs fll_box bt); default: the weights' own.")
 flags.DEFINE_integer("max_frames", None, "Track at most this many frames per video.")
 
 VIDEO_FILE = "vid.avi"
@@ -131,7 +133,8 @@ def main(argv):
         try:
             runtime = runtimes.load_runtime(weights=FLAGS.weights, saved_model=FLAGS.saved_model,
                                             fll_box=FLAGS.fll_box,
-                                            fll_flip=runtimes.flag_on_off(FLAGS.fll_flip))
+                                            fll_flip=runtimes.flag_on_off(FLAGS.fll_flip),
+                                            fll_upright=runtimes.flag_on_off(FLAGS.fll_upright))
         except runtimes.RuntimeLoadError as e:
             raise EvaluateVideoError(str(e)) from None
         detect = default_detector() if set(FLAGS.modes) - {"bt"} else None

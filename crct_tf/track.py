@@ -95,6 +95,9 @@ def add_tracking_arguments(p):
                    help="on: FLL also on the mirrored crop, the two point sets averaged (one more "
                         "FLL pass per frame, steadier points); default: the weights' own "
                         "(docs/robustness.md)")
+    p.add_argument("--fll_upright", choices=("on", "off"),
+                   help="on: FLL's crop turned by the roll of BT's points, the face upright in "
+                        "it (needs --fll_box bt); default: the weights' own (docs/robustness.md)")
     p.add_argument("--redetect_on", default="next",
                    help="after FV rejects frame t, run MTCNN on t+1 (next, the paper) or on t "
                         "itself and run the step again (same, the authors' code)")
@@ -237,7 +240,9 @@ def load_networks(args, frames=None):
                                         runtime=runtime_name,
                                         fll_box=getattr(args, "fll_box", None),
                                         fll_flip=runtimes.flag_on_off(
-                                            getattr(args, "fll_flip", None)))
+                                            getattr(args, "fll_flip", None)),
+                                        fll_upright=runtimes.flag_on_off(
+                                            getattr(args, "fll_upright", None)))
     except runtimes.RuntimeLoadError as e:
         raise UsageError(str(e)) from None
     return runtime.steps, runtime.constants, runtime.label

@@ -118,17 +118,19 @@ def test_export_writes_models_and_constants(tiny_export):
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]   # no staging
 
 
-@pytest.mark.parametrize("fll_box, fll_flip", [("bt", False), ("bt_centre", False),
-                                               ("bt_centre_corrected", True)])
+@pytest.mark.parametrize("fll_box, fll_flip, fll_upright", [
+    ("bt", False, False), ("bt_centre", False, False), ("bt_centre_corrected", True, False),
+    ("bt", True, True)])
 def test_fp32_tflite_steps_equal_the_tf_steps_tiny(tiny_export, demo_clip, mtcnn_detector,
-                                                    fll_box, fll_flip):
+                                                    fll_box, fll_flip, fll_upright):
     from crct_tf.tracking.frame_step import FrameSteps
     from crct_tf.tracking.tflite_steps import TfliteSteps
     bundle, folder = tiny_export
     frames = _frames(demo_clip, 30)
     tflite = TfliteSteps(str(folder), num_threads=2)
-    settings = dataclasses.replace(bundle.settings, fll_box=fll_box,     # FLL's crop and its
-                                   fll_flip=fll_flip)                    # mirror, both runtimes
+    settings = dataclasses.replace(bundle.settings, fll_box=fll_box,     # FLL's crop, its
+                                   fll_flip=fll_flip,                    # mirror, turned
+                                   fll_upright=fll_upright)              # upright: both runtimes
     tflite.settings = settings
     tf_steps = FrameSteps(bundle.bt, bundle.fv, bundle.fll, settings)
     expected = _track(tf_steps, _constants(bundle), frames, mtcnn_detector)

@@ -2,6 +2,7 @@ r"""Landmarks against HUMAN 68-point labels: the bundled tracker's first frame a
 five 300-W test photos of the `human_300w` asset (fetched by pip, sha256-checked).
 
     python tools/human_label_check.py [--weights DIR] [--runtime tf|litert] [--fll_flip on|off]
+        [--fll_upright on|off]
 
 Every other landmark figure of the project is measured against dlib's points (the teacher); this
 is the one check against people's annotation. Per photo and method: NME normalised by the box
@@ -56,6 +57,8 @@ def main(argv=None):
     parser.add_argument("--runtime", default="tf", choices=["tf", "litert"])
     parser.add_argument("--fll_flip", choices=["on", "off"],
                         help="FLL on the mirrored crop too, averaged (default: the weights' own)")
+    parser.add_argument("--fll_upright", choices=["on", "off"],
+                        help="FLL's crop turned upright by BT's roll (default: the weights' own)")
     args = parser.parse_args(argv)
     from crct_tf.evaluation import robustness
     from crct_tf.tracking.runtime import flag_on_off, load_runtime
@@ -63,7 +66,8 @@ def main(argv=None):
     try:
         photos = load_photos()
         runtime = load_runtime(args.weights, runtime=args.runtime,
-                               fll_flip=flag_on_off(args.fll_flip))
+                               fll_flip=flag_on_off(args.fll_flip),
+                               fll_upright=flag_on_off(args.fll_upright))
     except (assets.AssetError, lm.PtsError, DatasetError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -514,7 +514,7 @@ def score(frames, sequence, mode):
 
 def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=DEFAULT_FRAMES,
                   out_dir=None, runtime=None, log=print, labels="teacher", fll_box=None,
-                  fll_flip=None, **config):
+                  fll_flip=None, fll_upright=None, **config):
     """Builds the sequences, tracks them in every mode (and dlib), scores them.
 
     Returns:
@@ -523,7 +523,8 @@ def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=
     """
     if runtime is None:
         from crct_tf.tracking.runtime import load_runtime
-        runtime = load_runtime(weights, fll_box=fll_box, fll_flip=fll_flip)
+        runtime = load_runtime(weights, fll_box=fll_box, fll_flip=fll_flip,
+                               fll_upright=fll_upright)
     t_c = float(config.get("t_c") or runtime.constants["tracker"]["t_c"])
     sequences = build_sequences(names, frames, labels=labels)
     detect = CachedDetector()
@@ -572,7 +573,9 @@ def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=
             settings = getattr(runtime.steps, "settings", None)
             json.dump({"rows": rows, "details": details, "weights": runtime.label,
                        "fll_box": settings.fll_box if settings else None,
-                       "fll_flip": settings.fll_flip if settings else None, "labels": labels,
+                       "fll_flip": settings.fll_flip if settings else None,
+                       "fll_upright": settings.fll_upright if settings else None,
+                       "labels": labels,
                        "config": {k: v for k, v in config.items() if v is not None}}, f)
         with open(os.path.join(out_dir, "robustness.md"), "w") as f:
             f.write(format_table(rows) + "\n")
@@ -668,6 +671,8 @@ def main(argv=None):
                         help="where FLL's crop goes (default: the weights' own)")
     parser.add_argument("--fll_flip", default=None, choices=("on", "off"),
                         help="FLL on the mirrored crop too, averaged (default: the weights' own)")
+    parser.add_argument("--fll_upright", default=None, choices=("on", "off"),
+                        help="FLL's crop turned upright by BT's roll (default: the weights' own)")
     parser.add_argument("--save_frames", default=None, help="write the frames as PNG here")
     args = parser.parse_args(argv)
     names = args.sequences.split(",") if args.sequences else None
@@ -687,7 +692,8 @@ def main(argv=None):
             return 0
         rows, _ = run_benchmark(args.weights, names, modes, not args.nodlib, args.frames,
                                 args.out, labels=args.labels, fll_box=args.fll_box,
-                                fll_flip=flag_on_off(args.fll_flip))
+                                fll_flip=flag_on_off(args.fll_flip),
+                                fll_upright=flag_on_off(args.fll_upright))
     except (ValueError, RuntimeError, OSError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2

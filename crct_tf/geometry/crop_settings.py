@@ -29,6 +29,12 @@ class CropSettings:
       fll_flip: the tracker runs FLL on its crop and on the crop's mirror image and averages
         the two point sets (the mirror's points mirrored back and re-indexed). Not in the
         paper (off by default): one more FLL pass per face and frame, for steadier points.
+      fll_upright: the tracker turns FLL's crop by the roll of BT's points, so that FLL sees
+        the face upright whatever its lean, and sizes it from BT's points seen upright
+        (`cropping.turned_context_window`); FLL's points are turned back. Not in the paper (off
+        by default): as a tracker with landmarks of the previous frame can (MediaPipe's face
+        mesh turns its crop likewise); needs `fll_box` `bt`. Tracking by detection (fll_mt)
+        and FLL after a (re)detection use the detector's upright box as before.
       fv_face_context, fv_face_size, fv_patch_size: the validator's patches (eq. 6), see
         `cropping.landmark_patch_boxes`.
     """
@@ -41,13 +47,18 @@ class CropSettings:
     fv_patch_size: int = cropping.FV_PATCH_SIZE
     fll_box: str = "bt"
     fll_flip: bool = False
+    fll_upright: bool = False
 
     def __post_init__(self):
         if self.fll_box not in cropping.FLL_BOX_RULES:
             raise ValueError(f"unknown fll_box {self.fll_box!r}; expected "
                              f"{', '.join(cropping.FLL_BOX_RULES)}")
-        if not isinstance(self.fll_flip, bool):
-            raise ValueError(f"fll_flip must be true or false, got {self.fll_flip!r}")
+        for name in ("fll_flip", "fll_upright"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.fll_upright and self.fll_box != "bt":
+            raise ValueError(f"fll_upright turns the crop of the `bt` rule; it cannot be "
+                             f"combined with fll_box {self.fll_box!r}")
         if self.fll_input_size is not None and (not isinstance(self.fll_input_size, int)
                                                 or self.fll_input_size < 1):
             raise ValueError(f"fll_input_size must be a positive integer or None, got "
@@ -63,9 +74,10 @@ class CropSettings:
         """The input side of a backbone BT and FLL share: theirs, or None (any) when they differ."""
         return self.input_size if self.fll_size == self.input_size else None
 
-    def with_tracker_choices(self, fll_box=None, fll_flip=None):
+    def with_tracker_choices(self, fll_box=None, fll_flip=None, fll_upright=None):
         """These settings with the tracker's FLL choices that are given (None: kept)."""
-        given = {k: v for k, v in (("fll_box", fll_box), ("fll_flip", fll_flip)) if v is not None}
+        given = {k: v for k, v in (("fll_box", fll_box), ("fll_flip", fll_flip),
+                                   ("fll_upright", fll_upright)) if v is not None}
         return dataclasses.replace(self, **given)
 
     def to_dict(self):

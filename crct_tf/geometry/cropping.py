@@ -16,6 +16,8 @@ imports no TensorFlow, so the LiteRT runtime cuts its crops without it.
 import cv2
 import numpy as np
 
+from crct_tf.geometry.landmarks import MEAN_SHAPE_UNIT_BOX
+
 # Re3's context: the crop is the square of twice the box's larger side, centred on the box
 # (the authors' code grows the landmark box by half its size on every side).
 DEFAULT_CONTEXT = 2.0
@@ -62,6 +64,77 @@ def fll_crop_box(bt_box, previous_box, rule="bt", centre_shift=None):
         centre = centre - np.asarray(centre_shift, dtype=np.float32)
     half = (previous_box[..., 2:] - previous_box[..., :2]) / 2.0
     return np.concatenate([centre - half, centre + half], axis=-1)
+
+
+# FLL's crop turned upright (`CropSettings.fll_upright`; not in the paper). A turned window is
+# [..., 4] (centre x, centre y, side, angle): the square of `side` centred on the centre, its axes
+# turned by `angle` radians (the face's roll, clockwise in the picture as the image's y points
+# down), so that a face leaning by `angle` stands upright in the crop. Crop pixel (u, v) samples
+#     p = centre + R(angle) ((u + 0.5, v + 0.5) * side / size - side / 2),
+# with R(a) = [[cos a, -sin a], [sin a, cos a]]; angle 0 is `square_context_box`'s window.
+
+
+def shape_roll(points):
+    """The roll of a face [..., 68, 2] in radians: the angle of the least-squares similarity
+    that maps the mean face (eye line level) onto the points; > 0 leans clockwise."""
+    points = np.asarray(points, dtype=np.float64)
+    mean = MEAN_SHAPE_UNIT_BOX - MEAN_SHAPE_UNIT_BOX.mean(axis=0)
+    centred = points - points.mean(axis=-2, keepdims=True)
+    cross = np.sum(mean[:, 0] * centred[..., 1] - mean[:, 1] * centred[..., 0], axis=-1)
+    dot = np.sum(mean[:, 0] * centred[..., 0] + mean[:, 1] * centred[..., 1], axis=-1)
+    return np.arctan2(cross, dot).astype(np.float32)
+
+
+def _rotate(vectors, angle):
+    """Vectors [..., N, 2] turned by `angle` [...] radians (R(angle) above)."""
+    cos, sin = np.cos(angle)[..., None], np.sin(angle)[..., None]
+    x, y = vectors[..., 0], vectors[..., 1]
+    return np.stack([cos * x - sin * y, sin * x + cos * y], axis=-1)
+
+
+def turned_context_window(points, context=DEFAULT_CONTEXT):
+    """The turned window [..., 4] of a face [..., 68, 2]: turned by its `shape_roll`, centred
+    on and `context` x the larger side of the box of the points seen upright."""
+    points = np.asarray(points, dtype=np.float32)
+    angle = shape_roll(points)
+    upright = _rotate(points, -angle)
+    low, high = upright.min(axis=-2), upright.max(axis=-2)
+    centre = _rotate(((low + high) / 2.0)[..., None, :], angle)[..., 0, :]
+    side = context * np.maximum(np.max(high - low, axis=-1), MIN_BOX_SIDE)
+    return np.concatenate([centre, side[..., None], angle[..., None]], axis=-1).astype(np.float32)
+
+
+def points_from_turned_crop(points, window, size):
+    """Crop pixels [..., N, 2] of a `size` crop of the turned `window` [..., 4] -> image."""
+    window = np.asarray(window, dtype=np.float32)
+    side = window[..., None, 2:3]
+    offsets = (np.asarray(points, dtype=np.float32) + 0.5) * side / size - side / 2.0
+    return _rotate(offsets, window[..., 3]) + window[..., None, :2]
+
+
+def points_to_turned_crop(points, window, size):
+    """The inverse of `points_from_turned_crop`: image points -> crop pixels."""
+    window = np.asarray(window, dtype=np.float32)
+    side = window[..., None, 2:3]
+    offsets = _rotate(np.asarray(points, dtype=np.float32) - window[..., None, :2],
+                      -window[..., 3])
+    return (offsets + side / 2.0) * size / side - 0.5
+
+
+def crop_turned(image, window, size):
+    """Cuts the turned `window` (4,) of an [H, W, C] image: [size, size, C] float32, bilinear,
+    zero where a sample lies outside [0, W-1] x [0, H-1] (as `crop_image`)."""
+    image = np.asarray(image, dtype=np.float32)
+    grid = np.arange(size, dtype=np.float32)
+    us, vs = np.meshgrid(grid, grid)
+    samples = points_from_turned_crop(np.stack([us, vs], -1).reshape(-1, 2), window, size)
+    map_x = samples[:, 0].reshape(size, size).astype(np.float32)
+    map_y = samples[:, 1].reshape(size, size).astype(np.float32)
+    out = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE).reshape(size, size, -1)
+    height, width = image.shape[:2]
+    inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
+    return out * inside[..., None]
 
 
 def points_to_crop(points, crop_box, size):

@@ -10,7 +10,7 @@ import tensorflow as tf
 from crct_tf.geometry.cropping import (DEFAULT_CONTEXT, FLL_BOX_RULES, FV_FACE_CONTEXT,
                                       FV_FACE_SIZE, FV_PATCH_SIZE, MIN_BOX_SIDE,
                                       unknown_fll_box_rule)
-from crct_tf.geometry.landmarks import FLIP_PERMUTATION
+from crct_tf.geometry.landmarks import FLIP_PERMUTATION, MEAN_SHAPE_UNIT_BOX
 
 
 def tf_box_from_landmarks(points):
@@ -87,6 +87,68 @@ def tf_crop_images(images, crop_boxes, size, box_indices=None):
     boxes = crop_and_resize_boxes(crop_boxes, shape[1], shape[2], size)
     return tf.image.crop_and_resize(tf.cast(images, tf.float32), boxes, box_indices,
                                     (size, size), method="bilinear", extrapolation_value=0.0)
+
+
+def tf_shape_roll(points):
+    """`cropping.shape_roll` as TensorFlow ops: [..., 68, 2] -> [...] radians."""
+    points = tf.convert_to_tensor(points, tf.float32)
+    mean = tf.constant(MEAN_SHAPE_UNIT_BOX - MEAN_SHAPE_UNIT_BOX.mean(axis=0), tf.float32)
+    centred = points - tf.reduce_mean(points, axis=-2, keepdims=True)
+    cross = tf.reduce_sum(mean[:, 0] * centred[..., 1] - mean[:, 1] * centred[..., 0], axis=-1)
+    dot = tf.reduce_sum(mean[:, 0] * centred[..., 0] + mean[:, 1] * centred[..., 1], axis=-1)
+    return tf.atan2(cross, dot)
+
+
+def _tf_rotate(vectors, angle):
+    cos, sin = tf.cos(angle)[..., None], tf.sin(angle)[..., None]
+    x, y = vectors[..., 0], vectors[..., 1]
+    return tf.stack([cos * x - sin * y, sin * x + cos * y], axis=-1)
+
+
+def tf_turned_context_window(points, context=DEFAULT_CONTEXT):
+    """`cropping.turned_context_window` as TensorFlow ops: [..., 68, 2] -> [..., 4]."""
+    points = tf.convert_to_tensor(points, tf.float32)
+    angle = tf_shape_roll(points)
+    upright = _tf_rotate(points, -angle)
+    low, high = tf.reduce_min(upright, axis=-2), tf.reduce_max(upright, axis=-2)
+    centre = _tf_rotate(((low + high) / 2.0)[..., None, :], angle)[..., 0, :]
+    side = context * tf.maximum(tf.reduce_max(high - low, axis=-1), MIN_BOX_SIDE)
+    return tf.concat([centre, side[..., None], angle[..., None]], axis=-1)
+
+
+def tf_points_from_turned_crop(points, window, size):
+    """`cropping.points_from_turned_crop` as TensorFlow ops."""
+    window = tf.convert_to_tensor(window, tf.float32)
+    side = window[..., None, 2:3]
+    offsets = (tf.convert_to_tensor(points, tf.float32) + 0.5) * side / size - side / 2.0
+    return _tf_rotate(offsets, window[..., 3]) + window[..., None, :2]
+
+
+def tf_crop_turned(image, windows, size):
+    """Turned windows [N, 4] of one image [H, W, C]: [N, size, size, C] float32, bilinear, zero
+    where a sample lies outside [0, W-1] x [0, H-1] (`cropping.crop_turned`'s positions)."""
+    image = tf.cast(tf.convert_to_tensor(image), tf.float32)
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    grid = tf.range(size, dtype=tf.float32)
+    vs, us = tf.meshgrid(grid, grid, indexing="ij")
+    pixels = tf.reshape(tf.stack([us, vs], axis=-1), [1, size * size, 2])
+    samples = tf_points_from_turned_crop(pixels, windows, size)        # [N, size*size, 2]
+    x, y = samples[..., 0], samples[..., 1]
+    last_x, last_y = tf.cast(width - 1, tf.float32), tf.cast(height - 1, tf.float32)
+    inside = (x >= 0.0) & (x <= last_x) & (y >= 0.0) & (y <= last_y)
+    x, y = tf.clip_by_value(x, 0.0, last_x), tf.clip_by_value(y, 0.0, last_y)
+    x0, y0 = tf.floor(x), tf.floor(y)
+    wx, wy = (x - x0)[..., None], (y - y0)[..., None]
+    x0, y0 = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
+    x1, y1 = tf.minimum(x0 + 1, width - 1), tf.minimum(y0 + 1, height - 1)
+
+    def at(ys, xs):
+        return tf.gather_nd(image, tf.stack([ys, xs], axis=-1))
+
+    top = at(y0, x0) * (1.0 - wx) + at(y0, x1) * wx
+    bottom = at(y1, x0) * (1.0 - wx) + at(y1, x1) * wx
+    out = (top * (1.0 - wy) + bottom * wy) * tf.cast(inside, tf.float32)[..., None]
+    return tf.reshape(out, [-1, size, size, tf.shape(image)[2]])
 
 
 def tf_landmark_patch_boxes(landmarks, face_box, patch_size=FV_PATCH_SIZE,

@@ -76,7 +76,8 @@ class FaceTracker:
 def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", init_box=None,
                  saved_model=None, tflite_dir=None, threads=None, jit_compile=False,
                  max_faces=1, smooth=False, detect_every=None, max_lost=None,
-                 iou_threshold=None, detect=None, fll_box=None, fll_flip=None):
+                 iou_threshold=None, detect=None, fll_box=None, fll_flip=None,
+                 fll_upright=None):
     """A ready `FaceTracker`.
 
     Args:
@@ -106,6 +107,8 @@ def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", in
         `bt_centre_corrected` (default: the weights' own; docs/robustness.md).
       fll_flip: True: FLL also on the mirrored crop, the two point sets averaged; False: the
         paper's single pass (default: the weights' own; docs/robustness.md).
+      fll_upright: True: FLL's crop turned upright by the roll of BT's points; False: the
+        paper's upright crop (default: the weights' own; docs/robustness.md).
 
     Raises:
       RuntimeLoadError: weights or an export that cannot be used (one-line message).
@@ -119,7 +122,7 @@ def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", in
     loaded = runtimes.load_runtime(weights=weights, saved_model=saved_model,
                                    tflite_dir=tflite_dir, threads=threads,
                                    jit_compile=jit_compile, runtime=runtime, fll_box=fll_box,
-                                   fll_flip=fll_flip)
+                                   fll_flip=fll_flip, fll_upright=fll_upright)
     tracker = Tracker.from_constants(loaded.steps, loaded.constants, detect=detect,
                                      init_box=init_box, mode=mode, redetect_on=redetect_on,
                                      **tracker_options(max_faces, smooth, detect_every, max_lost,

@@ -8,7 +8,8 @@ One call of `FrameSteps.step` does lines 13-19 of Algorithm 1 for F faces of one
     crop X_t with b_t^BT (fll_context)              -> FLL -> l_t, b_t          (lines 18-19)
 
 (with `settings.fll_box` `bt_centre`, FLL's crop is centred on b_t^BT and sized by b_{t-1};
-with `bt_centre_corrected`, b_t^BT's centre is first moved back by the step's `fll_shift`).
+with `bt_centre_corrected`, b_t^BT's centre is first moved back by the step's `fll_shift`;
+with `settings.fll_upright`, the crop is turned by the roll of l_t^BT, the face upright in it).
 
 Frames are uint8 [H, W, 3] RGB of any size (dynamic H, W: no retracing); the previous frame may
 have another size. FLL always runs and the tracker ignores its result when FV rejects: one graph
@@ -167,6 +168,14 @@ class FrameSteps(tf.Module):
         points = cropping.points_from_crop(self._fll_points(crops), window, size)
         return points, tf_cropping.tf_box_from_landmarks(points)
 
+    def _fll_upright_stage(self, frame, bt_landmarks):
+        """Lines 18-19 with `fll_upright`: FLL on the crop of BT's points turned upright."""
+        size = self.settings.fll_size
+        window = tf_cropping.tf_turned_context_window(bt_landmarks, self.settings.fll_context)
+        crops = tf_cropping.tf_crop_turned(frame, window, size)
+        points = tf_cropping.tf_points_from_turned_crop(self._fll_points(crops), window, size)
+        return points, tf_cropping.tf_box_from_landmarks(points)
+
     def _fll_points(self, crops):
         """FLL's points in crop pixels; with `fll_flip`, the mean of the crop's and its mirror's
         (mirrored back as the training flip mirrors: `tf_flip_landmarks`)."""
@@ -182,8 +191,12 @@ class FrameSteps(tf.Module):
     def _step(self, frame, previous_frame, boxes, state, fll_shift):
         bt_landmarks, bt_box, new_state = self._bt_stage(frame, previous_frame, boxes, state)
         p_face = self._fv_stage(frame, bt_landmarks, bt_box)
-        fll_box = tf_cropping.tf_fll_crop_box(bt_box, boxes, self.settings.fll_box, fll_shift)
-        landmarks, box = self._fll_stage(frame, fll_box)
+        if self.settings.fll_upright:
+            landmarks, box = self._fll_upright_stage(frame, bt_landmarks)
+        else:
+            fll_box = tf_cropping.tf_fll_crop_box(bt_box, boxes, self.settings.fll_box,
+                                                  fll_shift)
+            landmarks, box = self._fll_stage(frame, fll_box)
         return {"bt_landmarks": bt_landmarks, "bt_box": bt_box, "p_face": p_face,
                 "landmarks": landmarks, "box": box, "state": new_state}
 

@@ -115,7 +115,7 @@ def check_source(weights=None, saved_model=None, tflite_dir=None):
 
 def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
                  jit_compile=False, runtime=None, quantize=None, progress=None, fll_box=None,
-                 fll_flip=None):
+                 fll_flip=None, fll_upright=None):
     """The per-frame steps from one source.
 
     Args:
@@ -134,6 +134,8 @@ def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
         bt_centre_corrected); None: the weights' own. A SavedModel has its own baked in: a different one is an error.
       fll_flip: True / False: FLL on its crop and the crop's mirror, averaged
         (`CropSettings.fll_flip`); None: the weights' own. As fll_box for a SavedModel.
+      fll_upright: True / False: FLL's crop turned upright by BT's roll
+        (`CropSettings.fll_upright`); None: the weights' own. As fll_box for a SavedModel.
 
     Raises:
       RuntimeLoadError: with a one-line message.
@@ -150,7 +152,7 @@ def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
             steps = tflite_steps.load_tflite_steps(folder, threads)
         except tflite_steps.TfliteError as e:
             raise RuntimeLoadError(str(e)) from None
-        steps.settings = _with_choices(steps.settings, fll_box, fll_flip)
+        steps.settings = _with_choices(steps.settings, fll_box, fll_flip, fll_upright)
         label = os.path.abspath(tflite_dir or weights or bundled_weights_dir())
         return Runtime(steps, steps.constants, label, "litert", os.path.abspath(folder), built)
     from crct_tf.tracking import frame_step
@@ -159,8 +161,8 @@ def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
             steps = frame_step.load_saved_model(saved_model)
         except frame_step.SavedModelError as e:
             raise RuntimeLoadError(str(e)) from None
-        asked = _with_choices(steps.settings, fll_box, fll_flip)
-        for name in ("fll_box", "fll_flip"):
+        asked = _with_choices(steps.settings, fll_box, fll_flip, fll_upright)
+        for name in ("fll_box", "fll_flip", "fll_upright"):
             saved, wanted = getattr(steps.settings, name), getattr(asked, name)
             if saved != wanted:
                 raise RuntimeLoadError(f"{saved_model}: exported with {name} "
@@ -169,16 +171,16 @@ def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
         return Runtime(steps, steps.constants, os.path.abspath(saved_model), "tf")
     bundle = load_weights(weights)
     steps = frame_step.FrameSteps(bundle.bt, bundle.fv, bundle.fll,
-                                  _with_choices(bundle.settings, fll_box, fll_flip),
+                                  _with_choices(bundle.settings, fll_box, fll_flip, fll_upright),
                                   jit_compile=jit_compile)
     constants = {"tracker": bundle.tracker, "mtcnn_box_map": bundle.mtcnn_box_map}
     return Runtime(steps, constants, os.path.abspath(weights or bundled_weights_dir()), "tf")
 
 
-def _with_choices(settings, fll_box, fll_flip):
+def _with_choices(settings, fll_box, fll_flip, fll_upright=None):
     """`settings` with the tracker's FLL choices that are not None; RuntimeLoadError if unknown."""
     try:
-        return settings.with_tracker_choices(fll_box, fll_flip)
+        return settings.with_tracker_choices(fll_box, fll_flip, fll_upright)
     except ValueError as e:
         raise RuntimeLoadError(str(e)) from None
 
@@ -191,7 +193,8 @@ def on_off(value):
 
 
 def flag_on_off(value):
-    """A command's `--fll_flip on|off` (None: not given) as True / False / None."""
+    """A command's `--fll_flip on|off` (or another on / off flag; None: not given) as True /
+    False / None."""
     return None if value is None else value == "on"
 
 

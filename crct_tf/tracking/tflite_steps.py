@@ -189,11 +189,17 @@ class TfliteSteps:
         self._timed("crops", start)
         return float(np.reshape(self._fv(patches[None])[0], [-1])[0])
 
-    def _fll_one(self, frame, box):
+    def _fll_one(self, frame, box=None, bt_points=None):
+        """FLL on the context crop of `box`, or (`fll_upright`) on the turned crop of BT's
+        points `bt_points`."""
         s = self.settings
         start = time.perf_counter()
-        window = cropping.square_context_box(box, s.fll_context)
-        crop = crop_region(frame, window, s.fll_size)[None]
+        if bt_points is not None:
+            window = cropping.turned_context_window(bt_points, s.fll_context)
+            crop = crop_turned_region(frame, window, s.fll_size)[None]
+        else:
+            window = cropping.square_context_box(box, s.fll_context)
+            crop = crop_region(frame, window, s.fll_size)[None]
         start = self._timed("crops", start)
         crop = self._prewhiten(crop)
         self._timed("prewhiten", start)
@@ -201,7 +207,10 @@ class TfliteSteps:
         if s.fll_flip:                          # see CropSettings.fll_flip and FrameSteps
             mirrored = self._fll(crop[:, :, ::-1])[0][0]
             crop_points = (crop_points + flip_landmarks(mirrored, s.fll_size)) / 2.0
-        points = cropping.points_from_crop(crop_points, window, s.fll_size)
+        if bt_points is not None:
+            points = cropping.points_from_turned_crop(crop_points, window, s.fll_size)
+        else:
+            points = cropping.points_from_crop(crop_points, window, s.fll_size)
         return points, box_from_landmarks(points)
 
     # -- the FrameSteps interface (numpy in, dict of numpy out) -------------------------------
@@ -214,8 +223,11 @@ class TfliteSteps:
                                           np.asarray(fll_shift, np.float32)):
             bt_points, bt_box, new_state = self._bt_one(frame, previous_frame, box, face_state)
             p_face = self._fv_one(frame, bt_points, bt_box)
-            points, final_box = self._fll_one(
-                frame, cropping.fll_crop_box(bt_box, box, self.settings.fll_box, shift))
+            if self.settings.fll_upright:
+                points, final_box = self._fll_one(frame, bt_points=bt_points)
+            else:
+                points, final_box = self._fll_one(
+                    frame, cropping.fll_crop_box(bt_box, box, self.settings.fll_box, shift))
             for key, value in zip(out, (bt_points, bt_box, p_face, points, final_box, new_state)):
                 out[key].append(value)
         return _stack(out)
@@ -268,6 +280,19 @@ def crop_region(image, window, size):
     """`cropping.crop_image` (same values) converting only the pixels it samples to float."""
     region, offset = _region(image, window, size)
     return cropping.crop_image(region, np.asarray(window, np.float64) - offset, size)
+
+
+def crop_turned_region(image, window, size):
+    """`cropping.crop_turned` (same values) converting only the pixels it samples to float."""
+    height, width = image.shape[:2]
+    corners = cropping.points_from_turned_crop(
+        np.array([[0, 0], [size - 1, 0], [0, size - 1], [size - 1, size - 1]], np.float32),
+        window, size)
+    x0, y0 = (int(np.clip(np.floor(v), 0, n - 1)) for v, n in zip(corners.min(0), (width, height)))
+    x1, y1 = (int(np.clip(np.ceil(v), 0, n - 1)) for v, n in zip(corners.max(0), (width, height)))
+    region = np.asarray(image[y0:y1 + 1, x0:x1 + 1], np.float32)
+    shifted = np.asarray(window, np.float32) - np.array([x0, y0, 0, 0], np.float32)
+    return cropping.crop_turned(region, shifted, size)
 
 
 def crop_regions(image, windows, size):

@@ -45,7 +45,8 @@ def bundle_settings(bt_settings, fll_settings, fv_settings):
 
 
 def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_backbone=False,
-              mtcnn_box_map=None, t_c=T_C, fll_box=None, fll_flip=None):
+              mtcnn_box_map=None, t_c=T_C, fll_box=None, fll_flip=None,
+              fll_upright=None):
     """Restores the latest checkpoint of each run and writes them as one bundle.
 
     Args:
@@ -58,6 +59,8 @@ def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_ba
         (`bt`, Algorithm 1).
       fll_flip: FLL on its crop and the mirrored crop, averaged (`CropSettings.fll_flip`);
         None: the runs' (off).
+      fll_upright: FLL's crop turned upright by BT's roll (`CropSettings.fll_upright`); None:
+        the runs' (off).
 
     Raises:
       bundle.BundleError: a sub-network missing or given twice, runs with different crop
@@ -96,7 +99,10 @@ def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_ba
     if not 0.0 < t_c < 1.0:
         raise bundle.BundleError(f"T_C must be between 0 and 1, got {t_c}")
     tracker = {"seq_bt": int(bt_run["seq_bt"]), "t_b": T_B, "t_c": float(t_c)}
-    settings = settings.with_tracker_choices(fll_box, fll_flip)
+    try:
+        settings = settings.with_tracker_choices(fll_box, fll_flip, fll_upright)
+    except ValueError as e:
+        raise bundle.BundleError(str(e)) from None
     path = bundle.save_bundle(
         export_dir, bt.model, fv.model, fll.model, settings, tracker,
         mtcnn_box_map or _default_box_map(), training=training, dtype=dtype,
