@@ -306,6 +306,54 @@ def test_fll_fringe_hides_the_brows_of_every_example_and_keeps_the_ground_truth(
         assert at(range(48, 68)) < 1e-3                          # the mouth: untouched
 
 
+def _turned_dots_source(count, degrees=30.0):
+    """Dots on the 68 points of the mean face (110 px wide), turned clockwise by `degrees`
+    (+5 per example) about its centre."""
+    turned = []
+    for i in range(count):
+        points = (lm.MEAN_SHAPE_UNIT_BOX * 110.0 + (SIZE - 110.0) / 2).astype(np.float32)
+        centre = tuple(float(c) for c in points.mean(axis=0))
+        matrix = cv2.getRotationMatrix2D(centre, -(degrees + 5.0 * i), 1.0)
+        turned.append((points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32))
+    images = np.stack([synthetic.render_dots(p, SIZE, SIZE, sigma=1.0).numpy() for p in turned])
+    return {"image": np.round(images).astype(np.uint8), "landmarks": np.stack(turned)}
+
+
+# The mean face's points whose dots stand clear of the others at 110 px (nearest > 9 px).
+_GAPS = np.linalg.norm(lm.MEAN_SHAPE_UNIT_BOX[:, None] - lm.MEAN_SHAPE_UNIT_BOX[None], axis=-1)
+APART = [i for i in range(68) if np.sort(_GAPS[i])[1] * 110.0 > 9.0]
+
+
+def test_fll_turned_example_shows_the_dots_upright_where_its_points_say():
+    """The tracker's crop with `fll_upright`, as training cuts it: the dots sit on the crop's
+    points, the face stands upright within the roll jitter, the window maps the points back."""
+    faces = _turned_dots_source(3)
+    for i in range(3):
+        example = {"image": faces["image"][i], "landmarks": faces["landmarks"][i]}
+        out = fll_pipeline._turned_example(example, tf.constant([i, 3], tf.int64), SETTINGS,
+                                           (augment.BOX_SHIFT, augment.BOX_SCALE))
+        crop, points, window = (out[k].numpy() for k in ("crop", "landmarks", "window"))
+        assert_dots_at(crop, points[APART], 1.0)
+        assert abs(np.degrees(cropping.shape_roll(points))) <= augment.ROLL_JITTER_DEGREES + 0.1
+        np.testing.assert_allclose(
+            cropping.points_from_turned_crop(points, window, SETTINGS.fll_size),
+            faces["landmarks"][i], atol=1e-2)
+
+
+def test_fll_upright_probability_turns_that_fraction_of_the_crops():
+    """Probability 1: every crop's face upright within the roll jitter, whatever the still's
+    flip and rotation; 0: the paper's crops, which keep the turn."""
+    source = tf.data.Dataset.from_tensor_slices(_turned_dots_source(8))
+
+    def rolls(probability):
+        _, points = next(iter(fll_pipeline.make_fll_dataset(
+            source, SETTINGS, 8, seed=4, repeat=False, shuffle_buffer=0,
+            upright_probability=probability)))
+        return np.abs(np.degrees(cropping.shape_roll(points.numpy())))
+    assert rolls(1.0).max() <= augment.ROLL_JITTER_DEGREES + 0.1
+    assert rolls(0.0).max() > 20.0
+
+
 def test_bt_hard_conditions_change_pixels_not_ground_truth():
     """The same seeds with and without hard conditions: the same motion and landmarks, and the
     frames of some sequences changed (occluded, darker or brighter, blurred) for all frames."""

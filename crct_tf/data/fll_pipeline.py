@@ -2,7 +2,9 @@
 
 The tracker runs FLL on the crop `square_context_box(b_t^BT, fll_context)` resized to
 `input_size`; training cuts the same crop around the (jittered) landmark box with the same
-`geometry` code, so FLL sees in training exactly what it sees when tracking.
+`geometry` code, so FLL sees in training exactly what it sees when tracking. With
+`upright_probability`, that fraction of the examples is cut as the tracker cuts FLL's crop with
+`CropSettings.fll_upright`: turned upright by the face's roll (jittered by a few degrees).
 """
 
 import tensorflow as tf
@@ -14,7 +16,8 @@ SALT = 1  # keeps FLL's random numbers apart from FV's and BT's on the same seed
 
 
 def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
-                box_jitter=(augment.BOX_SHIFT, augment.BOX_SCALE), fringe_probability=0.0):
+                box_jitter=(augment.BOX_SHIFT, augment.BOX_SCALE), fringe_probability=0.0,
+                upright_probability=0.0):
     """One training example from {image, landmarks}.
 
     Args:
@@ -27,10 +30,15 @@ def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
       box_jitter: (largest centre shift, largest rescale) of the box, fractions of its size.
       fringe_probability: with `do_augment`, hair over the brows on this fraction of the
         examples (`augment.fringe`; not in the paper, 0 by default).
+      upright_probability: with `do_augment`, this fraction of the examples is cut from the
+        turned window of the points (`cropping.turned_context_window`, jittered by
+        `augment.jitter_turned_window`), as the tracker does with `fll_upright`; not in the
+        paper, 0 by default.
 
     Returns:
       {"crop": float32 [S, S, 3] 0-255, "landmarks": float32 [68, 2] crop pixels,
-       "window": float32 [4], the crop window in the (augmented) image's pixels}.
+       "window": float32 [4], the crop window in the (augmented) image's pixels; for a turned
+       example, the turned window [cx, cy, side, angle]}.
     """
     seeds = augment.split_seed(seed, 2)
     example = common.still_with_box(example, seeds[0], do_augment)
@@ -38,7 +46,25 @@ def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
         example = augment.hard_conditions(example, augment.split_seed(seeds[1], 2)[1])
     if do_augment:
         example = augment.maybe_fringe(example, seeds[1], fringe_probability)
+        if upright_probability > 0:
+            turned_seeds = augment.split_seed(
+                tf.random.experimental.stateless_fold_in(tf.cast(seeds[1], tf.int64),
+                                                         UPRIGHT_SALT), 2)
+            upright = tf.random.stateless_uniform([], turned_seeds[0]) < upright_probability
+            return tf.cond(upright,
+                           lambda: _turned_example(example, turned_seeds[1], settings,
+                                                   box_jitter),
+                           lambda: _axis_example(augment.jitter_box(example, seeds[1],
+                                                                    *box_jitter), settings))
         example = augment.jitter_box(example, seeds[1], *box_jitter)
+    return _axis_example(example, settings)
+
+
+UPRIGHT_SALT = 202     # the turned crops' draws, folded in: the other draws stay what they were
+
+
+def _axis_example(example, settings):
+    """The paper's crop: the square context window of the example's (jittered) box."""
     size = settings.fll_size
     window = tf_cropping.tf_square_context_box(example["box"], settings.fll_context)
     crop = tf_cropping.tf_crop_images(example["image"][None], window[None], size)[0]
@@ -46,10 +72,21 @@ def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
     return {"crop": crop, "landmarks": points, "window": window}
 
 
+def _turned_example(example, seed, settings, box_jitter):
+    """The tracker's crop with `fll_upright`: the points' turned window, jittered."""
+    size, context = settings.fll_size, settings.fll_context
+    points = tf.cast(example["landmarks"], tf.float32)
+    window = augment.jitter_turned_window(tf_cropping.tf_turned_context_window(points, context),
+                                          seed, context, *box_jitter)
+    crop = tf_cropping.tf_crop_turned(example["image"], window[None], size)[0]
+    return {"crop": crop, "landmarks": tf_cropping.tf_points_to_turned_crop(points, window, size),
+            "window": window}
+
+
 def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=True,
                      shuffle_buffer=common.DEFAULT_SHUFFLE_BUFFER, with_windows=False,
                      hard_conditions=False, box_jitter=(augment.BOX_SHIFT, augment.BOX_SCALE),
-                     fringe_probability=0.0):
+                     fringe_probability=0.0, upright_probability=0.0):
     """Batches for FLL training.
 
     Args:
@@ -63,7 +100,8 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
       shuffle_buffer: 0 keeps the source order.
       with_windows: also yield the crop windows [B, 4], to map points back with
         `cropping.points_from_crop`.
-      hard_conditions, box_jitter, fringe_probability: see `fll_example`.
+      hard_conditions, box_jitter, fringe_probability, upright_probability: see
+        `fll_example`.
 
     Returns:
       A dataset of (crops [B, S, S, 3] float32 0-255, landmarks [B, 68, 2] float32 crop pixels)
@@ -74,7 +112,7 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
     def example_fn(index, example_seed, example):
         del index
         out = fll_example(example, example_seed, settings, augment, hard_conditions, box_jitter,
-                          fringe_probability)
+                          fringe_probability, upright_probability)
         if with_windows:
             return out["crop"], out["landmarks"], out["window"]
         return out["crop"], out["landmarks"]

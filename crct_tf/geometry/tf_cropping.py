@@ -124,6 +124,15 @@ def tf_points_from_turned_crop(points, window, size):
     return _tf_rotate(offsets, window[..., 3]) + window[..., None, :2]
 
 
+def tf_points_to_turned_crop(points, window, size):
+    """`cropping.points_to_turned_crop` as TensorFlow ops."""
+    window = tf.convert_to_tensor(window, tf.float32)
+    side = window[..., None, 2:3]
+    offsets = _tf_rotate(tf.convert_to_tensor(points, tf.float32) - window[..., None, :2],
+                         -window[..., 3])
+    return (offsets + side / 2.0) * size / side - 0.5
+
+
 def tf_crop_turned(image, windows, size):
     """Turned windows [N, 4] of one image [H, W, C]: [N, size, size, C] float32, bilinear, zero
     where a sample lies outside [0, W-1] x [0, H-1] (`cropping.crop_turned`'s positions)."""

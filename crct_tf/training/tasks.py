@@ -62,6 +62,8 @@ class Task:
         fractions of its size; None: `augment.BOX_SHIFT`, `augment.BOX_SCALE`.
       fll_fringe: FLL only: hair over the brows on this fraction of the training examples
         (`augment.fringe`; 0: none, the paper's).
+      fll_upright: FLL only: this fraction of the training crops turned upright by the face's
+        roll, as the tracker's with `CropSettings.fll_upright` (0: none, the paper's).
 
     Attributes set by `build_model`: `model` (the trained keras.Model) and `backbone` (its
     backbone instance, None for FV), which the loop checkpoints in a slot of its own.
@@ -71,11 +73,12 @@ class Task:
 
     def __init__(self, settings, backbone_factory=None, *, seq_bt=2, freeze_backbone=False,
                  shared_backbone=None, sources=None, augment=True, hard_conditions=False,
-                 fll_loss="l2", fll_box_jitter=None, fll_fringe=0.0):
+                 fll_loss="l2", fll_box_jitter=None, fll_fringe=0.0, fll_upright=0.0):
         self.settings = settings
         self.hard_conditions = hard_conditions
         self.fll_box_jitter = fll_box_jitter
         self.fll_fringe = fll_fringe
+        self.fll_upright = fll_upright
         self.point_loss = losses.point_loss(fll_loss)
         self.backbone_factory = backbone_factory
         self.seq_bt = seq_bt
@@ -161,7 +164,8 @@ class FLLTask(Task):
         return fll_pipeline.make_fll_dataset(self._examples(), self.settings, batch_size,
                                              inputs.run_seed(seed, first_example), self.augment,
                                              hard_conditions=self.hard_conditions,
-                                             fringe_probability=self.fll_fringe, **jitter)
+                                             fringe_probability=self.fll_fringe,
+                                             upright_probability=self.fll_upright, **jitter)
 
     def loss(self, batch, global_batch_size, seq_len=None, seed=None, training=True):
         crops, target = batch
