@@ -66,6 +66,11 @@ def test_bundle_settings_take_fll_s_crop_size_and_refuse_other_differences():
         bundle_settings(bt, dataclasses.replace(fll_160, fll_context=2.0), bt)
     with pytest.raises(BundleError, match="different crop settings"):
         bundle_settings(bt, fll_160, dataclasses.replace(bt, bt_context=1.5))
+    # A run seeded from a bundle carries the bundle's tracker choices; a trained run none. They
+    # are not crop settings: ignored here, set by the export's flags.
+    seeded = dataclasses.replace(bt, fll_flip=True, fll_box="bt_centre")
+    assert bundle_settings(seeded, fll_160, dataclasses.replace(bt, fll_upright=True)) == \
+        dataclasses.replace(bt, fll_input_size=FLL_SIZE)
 
 
 @pytest.mark.slow

@@ -26,13 +26,23 @@ def _default_box_map():
     return mtcnn_box_map().to_dict()
 
 
+def _training_crops(settings):
+    """`settings` with the tracker's choices (`fll_box`, `fll_flip`, `fll_upright`) at their
+    defaults: a run seeded from a bundle carries the bundle's, a trained run none, and a bundle
+    takes them from `pack_runs`' arguments."""
+    return dataclasses.replace(settings, fll_box="bt", fll_flip=False, fll_upright=False)
+
+
 def bundle_settings(bt_settings, fll_settings, fv_settings):
     """The crop settings of a bundle of these runs: BT's, with FLL's crop size when FLL was
-    trained on crops of another size (`CropSettings.fll_input_size`).
+    trained on crops of another size (`CropSettings.fll_input_size`), and the tracker's
+    choices at their defaults (`_training_crops`).
 
     Raises:
       bundle.BundleError: the runs differ in anything else.
     """
+    bt_settings, fll_settings, fv_settings = (
+        _training_crops(s) for s in (bt_settings, fll_settings, fv_settings))
     fll_size = fll_settings.fll_size
     combined = dataclasses.replace(
         bt_settings, fll_input_size=None if fll_size == bt_settings.input_size else fll_size)
@@ -55,12 +65,12 @@ def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_ba
         from the fine-tuned FLL (paper III-E) -- instead of both (the paper keeps them apart).
       t_c: the validator's threshold saved with the weights (default the paper's 0.5; a value
         calibrated on held-out faces by `python -m crct_tf.evaluation.robustness_fv`).
-      fll_box: where the tracker puts FLL's crop (`CropSettings.fll_box`); None: the runs'
-        (`bt`, Algorithm 1).
+      fll_box: where the tracker puts FLL's crop (`CropSettings.fll_box`); None: `bt`
+        (Algorithm 1), whatever the runs say.
       fll_flip: FLL on its crop and the mirrored crop, averaged (`CropSettings.fll_flip`);
-        None: the runs' (off).
+        None: off.
       fll_upright: FLL's crop turned upright by BT's roll (`CropSettings.fll_upright`); None:
-        the runs' (off).
+        off.
 
     Raises:
       bundle.BundleError: a sub-network missing or given twice, runs with different crop
