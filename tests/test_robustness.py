@@ -203,9 +203,8 @@ def test_fll_on_jittered_true_boxes(runtime, val_examples):
 
 def test_fll_on_turned_photos_with_the_upright_crop(runtime, val_examples):
     """`--turn` / `--upright`: a photo turned by 30 degrees carries its points (their roll moves
-    by 30), and the bundled FLL on the upright crop of the turned photo is as precise as on
-    the photo itself (measured: 0.012 median at 30 degrees, against 0.014 on the paper's
-    crop)."""
+    by 30), and the bundled FLL is more precise on the upright crop of the turned photo than on
+    the paper's crop (measured on these three photos: mean NME 0.0122 against 0.0137)."""
     import math
     tool = _tool("fll_jittered_crops")
     from crct_tf.geometry import cropping
@@ -216,4 +215,6 @@ def test_fll_on_turned_photos_with_the_upright_crop(runtime, val_examples):
         example["landmarks"].astype(np.float32))) == pytest.approx(30.0, abs=1e-3)
     upright = tool.photo_errors(runtime.steps, val_examples[:3], 2, 0, degrees=30.0,
                                 upright=True)
+    paper = tool.photo_errors(runtime.steps, val_examples[:3], 2, 0, degrees=30.0)
     assert upright.shape == (6,) and np.median(upright) < 0.02, upright
+    assert upright.mean() < paper.mean() - 0.0008, (upright.mean(), paper.mean())

@@ -135,8 +135,9 @@ def tf_points_to_turned_crop(points, window, size):
 
 def tf_crop_turned(image, windows, size):
     """Turned windows [N, 4] of one image [H, W, C]: [N, size, size, C] float32, bilinear, zero
-    where a sample lies outside [0, W-1] x [0, H-1] (`cropping.crop_turned`'s positions)."""
-    image = tf.cast(tf.convert_to_tensor(image), tf.float32)
+    where a sample lies outside [0, W-1] x [0, H-1] (`cropping.crop_turned`'s positions).
+    Only the gathered pixels are converted to float, not the whole frame."""
+    image = tf.convert_to_tensor(image)
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     grid = tf.range(size, dtype=tf.float32)
     vs, us = tf.meshgrid(grid, grid, indexing="ij")
@@ -152,7 +153,7 @@ def tf_crop_turned(image, windows, size):
     x1, y1 = tf.minimum(x0 + 1, width - 1), tf.minimum(y0 + 1, height - 1)
 
     def at(ys, xs):
-        return tf.gather_nd(image, tf.stack([ys, xs], axis=-1))
+        return tf.cast(tf.gather_nd(image, tf.stack([ys, xs], axis=-1)), tf.float32)
 
     top = at(y0, x0) * (1.0 - wx) + at(y0, x1) * wx
     bottom = at(y1, x0) * (1.0 - wx) + at(y1, x1) * wx
