@@ -71,6 +71,10 @@ def test_bundle_settings_take_fll_s_crop_size_and_refuse_other_differences():
     seeded = dataclasses.replace(bt, fll_flip=True, fll_box="bt_centre")
     assert bundle_settings(seeded, fll_160, dataclasses.replace(bt, fll_upright=True)) == \
         dataclasses.replace(bt, fll_input_size=FLL_SIZE)
+    # An FV (or BT) run seeded from a bundle of a 160-px FLL carries that size; FLL's run decides.
+    seeded_fv = dataclasses.replace(bt, fll_input_size=FLL_SIZE)
+    assert bundle_settings(bt, fll_160, seeded_fv) == dataclasses.replace(bt, fll_input_size=FLL_SIZE)
+    assert bundle_settings(seeded_fv, bt, seeded_fv).fll_input_size is None
 
 
 @pytest.mark.slow

@@ -36,13 +36,15 @@ def _training_crops(settings):
 def bundle_settings(bt_settings, fll_settings, fv_settings):
     """The crop settings of a bundle of these runs: BT's, with FLL's crop size when FLL was
     trained on crops of another size (`CropSettings.fll_input_size`), and the tracker's
-    choices at their defaults (`_training_crops`).
+    choices at their defaults (`_training_crops`). FLL's crop size is the FLL run's alone: a BT
+    or FV run seeded from a bundle carries the bundle's, which says nothing of BT or FV.
 
     Raises:
       bundle.BundleError: the runs differ in anything else.
     """
-    bt_settings, fll_settings, fv_settings = (
-        _training_crops(s) for s in (bt_settings, fll_settings, fv_settings))
+    fll_settings = _training_crops(fll_settings)
+    bt_settings, fv_settings = (dataclasses.replace(_training_crops(s), fll_input_size=None)
+                                for s in (bt_settings, fv_settings))
     fll_size = fll_settings.fll_size
     combined = dataclasses.replace(
         bt_settings, fll_input_size=None if fll_size == bt_settings.input_size else fll_size)
