@@ -33,8 +33,9 @@ flags.DEFINE_string("annot_dir", "annot", "Ground-truth annotation folder (annot
 flags.DEFINE_string("weights", None, "Weights bundle (default: the bundled weights).")
 flags.DEFINE_string("saved_model", None, "Or a SavedModel from python -m crct_tf.export.")
 flags.DEFINE_enum("fll_box", None, list(FLL_BOX_RULES), "Where FLL's crop goes: bt (around BT's "
-                  "box, Algorithm 1), bt_centre (BT's centre, the previous box's size) or "
-                  "bt_centre_corrected (BT's centre less its running offset from FLL's); "
+                  "box, Algorithm 1), bt_centre (BT's centre, the previous box's size), "
+                  "bt_centre_corrected (BT's centre less its running offset from FLL's) or "
+                  "bt_capped (BT's box no larger than the previous box); "
                   "default: the weights' own.")
 flags.DEFINE_enum("fll_flip", None, ["on", "off"], "on: FLL also on the mirrored crop, the two "
                   "point sets averaged; default: the weights' own.")

@@ -68,8 +68,9 @@ def define_flags():
                        "(default the paper's 0.5; see `python -m crct_tf.evaluation.robustness_fv`).")
     flags.DEFINE_enum("fll_box", None, list(FLL_BOX_RULES), "Where the tracker puts FLL's "
                       "crop, saved with the export: bt (around BT's box, Algorithm 1), "
-                      "bt_centre (BT's centre, the previous box's size) or bt_centre_corrected "
-                      "(BT's centre less its running offset from FLL's; docs/robustness.md). "
+                      "bt_centre (BT's centre, the previous box's size), bt_centre_corrected "
+                      "(BT's centre less its running offset from FLL's) or bt_capped (BT's box "
+                      "no larger than the previous box; docs/robustness.md). "
                       "Default: the weights' own.")
     flags.DEFINE_enum("fll_flip", None, ["on", "off"], "on: the tracker runs FLL on its crop "
                       "and on the mirrored crop and averages the points (one more FLL pass per "

@@ -88,8 +88,9 @@ def add_tracking_arguments(p):
     p.add_argument("--init_box", help="first box x0,y0,x1,y1 (required by --mode bt)")
     p.add_argument("--fll_box", choices=FLL_BOX_RULES,
                    help="where FLL's crop goes: bt (around BT's box, Algorithm 1), bt_centre "
-                        "(BT's centre, the previous box's size) or bt_centre_corrected (BT's "
-                        "centre less its running offset from FLL's); default: the weights' own "
+                        "(BT's centre, the previous box's size), bt_centre_corrected (BT's "
+                        "centre less its running offset from FLL's) or bt_capped (BT's box no "
+                        "larger than the previous box); default: the weights' own "
                         "(docs/robustness.md)")
     p.add_argument("--fll_flip", choices=("on", "off"),
                    help="on: FLL also on the mirrored crop, the two point sets averaged (one more "

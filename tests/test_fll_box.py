@@ -1,6 +1,6 @@
 """Where FLL's crop goes (`CropSettings.fll_box`): around BT's box (Algorithm 1), at BT's
 centre with the previous box's size, or there with BT's centre corrected by its running offset
-from FLL's; the same rule in numpy, in TF, in the frame step, the tracker, the runtime, the
+from FLL's, or around BT's box capped at the previous box's size; the same rule in numpy, in TF, in the frame step, the tracker, the runtime, the
 export and the commands that choose it."""
 
 import dataclasses
@@ -30,11 +30,13 @@ def test_numpy_and_tf_rules_agree(rule):
     np.testing.assert_allclose(got.numpy(), expected, atol=1e-5)
 
 
-def test_bt_rule_is_bts_box_and_bt_centre_has_bts_centre_and_the_previous_size():
+def test_bt_rule_is_bts_box_bt_centre_has_the_previous_size_and_bt_capped_the_smaller():
     np.testing.assert_array_equal(cropping.fll_crop_box(BT_BOXES, PREVIOUS, "bt", SHIFTS),
                                   BT_BOXES)
     box = cropping.fll_crop_box(BT_BOXES, PREVIOUS, "bt_centre", SHIFTS)
     np.testing.assert_allclose(box, [[15.0, 10.0, 45.0, 50.0], [-6.0, -1.0, 14.0, 9.0]])
+    capped = cropping.fll_crop_box(BT_BOXES, PREVIOUS, "bt_capped", SHIFTS)
+    np.testing.assert_allclose(capped, [[15.0, 20.0, 45.0, 40.0], BT_BOXES[1]])  # per side
     corrected = cropping.fll_crop_box(BT_BOXES, PREVIOUS, "bt_centre_corrected", SHIFTS)
     np.testing.assert_allclose(corrected, [[12.0, 12.0, 42.0, 52.0], [-5.0, -1.5, 15.0, 8.5]])
     np.testing.assert_allclose(cropping.fll_crop_box(BT_BOXES, PREVIOUS, "bt_centre_corrected"),
@@ -42,9 +44,9 @@ def test_bt_rule_is_bts_box_and_bt_centre_has_bts_centre_and_the_previous_size()
 
 
 def test_unknown_rule_is_refused_by_the_functions_and_the_settings():
-    with pytest.raises(ValueError, match="bt, bt_centre or bt_centre_corrected"):
+    with pytest.raises(ValueError, match="bt, bt_centre, bt_centre_corrected or bt_capped"):
         cropping.fll_crop_box(BT_BOXES, PREVIOUS, "detector")
-    with pytest.raises(ValueError, match="bt, bt_centre or bt_centre_corrected"):
+    with pytest.raises(ValueError, match="bt, bt_centre, bt_centre_corrected or bt_capped"):
         tf_cropping.tf_fll_crop_box(BT_BOXES, PREVIOUS, "detector")
     with pytest.raises(ValueError, match="fll_box"):
         CropSettings(fll_box="detector")
@@ -52,12 +54,12 @@ def test_unknown_rule_is_refused_by_the_functions_and_the_settings():
     assert CropSettings.from_dict(old).fll_box == "bt"        # bundles from before the option
 
 
-def _shrinking_steps(fll_box):
-    """Stand-ins: BT returns the central face at 0.8 of its size and 6 crop pixels to the
+def _rescaling_steps(fll_box, scale):
+    """Stand-ins: BT returns the central face at `scale` of its size and 6 crop pixels to the
     right; FLL returns the central face, so FLL's box is the square of its crop box."""
     def bt(inputs):
         centre = (SIZE - 1) / 2.0
-        face = (central_face() - centre) * 0.8 + centre + np.float32([6.0, 0.0])
+        face = (central_face() - centre) * scale + centre + np.float32([6.0, 0.0])
         return {"landmarks": tf.tile(face[None], [tf.shape(inputs["state"])[0], 1, 1]),
                 "state": inputs["state"] + 1.0}
 
@@ -69,17 +71,18 @@ def _shrinking_steps(fll_box):
                       state_shape=STATE_SHAPE)
 
 
+@pytest.mark.parametrize("scale", [0.8, 1.2])       # BT's face shrinks, or swells
 @pytest.mark.parametrize("fll_box", cropping.FLL_BOX_RULES)
-def test_frame_step_crops_fll_by_the_rule(fll_box):
+def test_frame_step_crops_fll_by_the_rule(fll_box, scale):
     frame = np.full([H, W, 3], 128, np.uint8)
-    out = _shrinking_steps(fll_box).step(frame, frame, BOX[None],
-                                         np.zeros([1, *STATE_SHAPE], np.float32),
-                                         np.zeros([1, 2], np.float32))
+    out = _rescaling_steps(fll_box, scale).step(frame, frame, BOX[None],
+                                                np.zeros([1, *STATE_SHAPE], np.float32),
+                                                np.zeros([1, 2], np.float32))
     bt_box, box = out["bt_box"].numpy()[0], out["box"].numpy()[0]
     side = BOX[2] - BOX[0]
-    assert bt_box[2] - bt_box[0] == pytest.approx(0.8 * side, abs=0.1)
+    assert bt_box[2] - bt_box[0] == pytest.approx(scale * side, abs=0.1)
     np.testing.assert_allclose((box[:2] + box[2:]) / 2, (bt_box[:2] + bt_box[2:]) / 2, atol=0.05)
-    expected_side = 0.8 * side if fll_box == "bt" else side
+    expected_side = {"bt": scale * side, "bt_capped": min(scale, 1.0) * side}.get(fll_box, side)
     assert box[2] - box[0] == pytest.approx(expected_side, abs=0.1)
 
 

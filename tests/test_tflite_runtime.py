@@ -120,7 +120,7 @@ def test_export_writes_models_and_constants(tiny_export):
 
 @pytest.mark.parametrize("fll_box, fll_flip, fll_upright", [
     ("bt", False, False), ("bt_centre", False, False), ("bt_centre_corrected", True, False),
-    ("bt", True, True)])
+    ("bt_capped", True, False), ("bt", True, True)])
 def test_fp32_tflite_steps_equal_the_tf_steps_tiny(tiny_export, demo_clip, mtcnn_detector,
                                                     fll_box, fll_flip, fll_upright):
     from crct_tf.tracking.frame_step import FrameSteps

@@ -22,9 +22,10 @@ class CropSettings:
         (Re3's 2x context; the authors' code grows the box by half its size per side).
       fll_context: the same for FLL around b_t^BT (eq. 7).
       fll_box: where the tracker puts FLL's crop (`cropping.FLL_BOX_RULES`): `bt`, around
-        b_t^BT (Algorithm 1), `bt_centre`, at b_t^BT's centre with b_{t-1}'s size, or
+        b_t^BT (Algorithm 1), `bt_centre`, at b_t^BT's centre with b_{t-1}'s size,
         `bt_centre_corrected`, as `bt_centre` with BT's centre moved back by the tracker's
-        running mean of its offset from FLL's points (`FaceStates.bt_offset`).
+        running mean of its offset from FLL's points (`FaceStates.bt_offset`), or
+        `bt_capped`, b_t^BT with its width and height each no larger than b_{t-1}'s.
         Training crops around the (jittered) true box either way.
       fll_flip: the tracker runs FLL on its crop and on the crop's mirror image and averages
         the two point sets (the mirror's points mirrored back and re-indexed). Not in the

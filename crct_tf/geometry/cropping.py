@@ -38,7 +38,9 @@ def square_context_box(box, context=DEFAULT_CONTEXT):
 # the mapped detector box after a (re)detection): BT's motion with FLL's steadier size.
 # `bt_centre_corrected`: as `bt_centre`, with b_t^BT's centre moved back by `centre_shift`, the
 # tracker's running mean of how far BT's centre lies from FLL's (BT's lean, not in the paper).
-FLL_BOX_RULES = ("bt", "bt_centre", "bt_centre_corrected")
+# `bt_capped`: b_t^BT, its width and height each no larger than b_{t-1}'s (not in the paper):
+# either size estimate swells when an occluder or a nearby face pulls the shape outwards.
+FLL_BOX_RULES = ("bt", "bt_centre", "bt_centre_corrected", "bt_capped")
 
 
 def unknown_fll_box_rule(rule):
@@ -63,6 +65,8 @@ def fll_crop_box(bt_box, previous_box, rule="bt", centre_shift=None):
     if rule == "bt_centre_corrected" and centre_shift is not None:
         centre = centre - np.asarray(centre_shift, dtype=np.float32)
     half = (previous_box[..., 2:] - previous_box[..., :2]) / 2.0
+    if rule == "bt_capped":
+        half = np.minimum(half, (bt_box[..., 2:] - bt_box[..., :2]) / 2.0)
     return np.concatenate([centre - half, centre + half], axis=-1)
 
 

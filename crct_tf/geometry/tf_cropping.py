@@ -48,6 +48,8 @@ def tf_fll_crop_box(bt_box, previous_box, rule="bt", centre_shift=None):
     if rule == "bt_centre_corrected" and centre_shift is not None:
         centre = centre - tf.convert_to_tensor(centre_shift, tf.float32)
     half = (previous_box[..., 2:] - previous_box[..., :2]) / 2.0
+    if rule == "bt_capped":
+        half = tf.minimum(half, (bt_box[..., 2:] - bt_box[..., :2]) / 2.0)
     return tf.concat([centre - half, centre + half], axis=-1)
 
 

@@ -103,8 +103,8 @@ def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", in
       iou_threshold: a detection overlapping a followed face this much starts no new face
         (default 0.3).
       detect: a `detect(rgb) -> (boxes, scores)` face detector (default: MTCNN).
-      fll_box: where FLL's crop goes, `bt` (Algorithm 1), `bt_centre` or
-        `bt_centre_corrected` (default: the weights' own; docs/robustness.md).
+      fll_box: where FLL's crop goes, `bt` (Algorithm 1), `bt_centre`,
+        `bt_centre_corrected` or `bt_capped` (default: the weights' own; docs/robustness.md).
       fll_flip: True: FLL also on the mirrored crop, the two point sets averaged; False: the
         paper's single pass (default: the weights' own; docs/robustness.md).
       fll_upright: True: FLL's crop turned upright by the roll of BT's points; False: the

@@ -9,6 +9,7 @@ One call of `FrameSteps.step` does lines 13-19 of Algorithm 1 for F faces of one
 
 (with `settings.fll_box` `bt_centre`, FLL's crop is centred on b_t^BT and sized by b_{t-1};
 with `bt_centre_corrected`, b_t^BT's centre is first moved back by the step's `fll_shift`;
+with `bt_capped`, b_t^BT's width and height are each capped at b_{t-1}'s;
 with `settings.fll_upright`, the crop is turned by the roll of l_t^BT, the face upright in it).
 
 Frames are uint8 [H, W, 3] RGB of any size (dynamic H, W: no retracing); the previous frame may
