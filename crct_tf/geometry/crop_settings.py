@@ -59,7 +59,7 @@ class CropSettings:
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.fll_upright and self.fll_box != "bt":
             raise ValueError(f"fll_upright turns the crop of the `bt` rule; it cannot be "
-                             f"combined with fll_box {self.fll_box!r}")
+                             f"combined with fll_box {self.fll_box!r} (choose fll_box bt)")
         if self.fll_input_size is not None and (not isinstance(self.fll_input_size, int)
                                                 or self.fll_input_size < 1):
             raise ValueError(f"fll_input_size must be a positive integer or None, got "
