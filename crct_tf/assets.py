@@ -180,6 +180,13 @@ _FACE_API_PHOTOS = {
     "sample6.jpg": "9baad80f9d5e306fb9b8c0913d44445f1e95848df317530efb03d0934c57ba87",
 }
 
+_HUMAN_NPM = ("@vladmandic/human@3.3.6",
+              "425e9c51dbbca0c8934362b170cb0d54c2529c11c654b3c03092b16e9d6ad3f7")
+_HUMAN_PHOTOS = {
+    "screenshot-facematch.jpg": "0d3e56e29cf588faf2d5515f10ab18ad0f1bab4959b7e3cc885bd43f1d305465",
+    "screenshot-faceid.jpg": "f6a844f20ffcde46007f01819c6be94d242cf8dd2b28f5bcc89a55f9cdbf28aa",
+}
+
 ASSETS = {
     a.name: a for a in [
         Asset(
@@ -300,6 +307,18 @@ ASSETS = {
             member_sha256=_FACE_API_PHOTOS,
             local_path="",
             description="6 group photos of 3-4 people (@vladmandic/face-api npm package, MIT)",
+            registry="npm",
+        ),
+        Asset(
+            name="human_photos",
+            package=_HUMAN_NPM[0],
+            archive_sha256=_HUMAN_NPM[1],
+            member_root="assets/",
+            members=tuple(_HUMAN_PHOTOS),
+            member_sha256=_HUMAN_PHOTOS,
+            local_path="",
+            description="a sheet of about 120 face tiles and a face-ID screenshot "
+                        "(@vladmandic/human npm package, MIT)",
             registry="npm",
         ),
     ]

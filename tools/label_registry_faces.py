@@ -45,6 +45,9 @@ from crct_tf.tracking import detection  # noqa: E402
 from crct_tf.datasets import crct_bootstrap, registry_faces  # noqa: E402
 
 MIN_FACE_PX = 80  # shorter side of the MTCNN box; smaller faces are skipped (and counted)
+# Assets whose faces are all small, with their own smallest size: human_photos' sheet of face
+# tiles (about 66 px faces, which the tracker meets in group and far-away shots).
+MIN_FACE_PX_BY_ASSET = {"human_photos": 60}
 MIT_URL = "https://opensource.org/licenses/MIT"
 # Each asset's licence when the photos carry none of their own (FFHQ's are per photo).
 PACKAGE_LICENCES = {
@@ -77,6 +80,11 @@ PACKAGE_LICENCES = {
         "note": "the @vladmandic/face-api package's licence; the photos' own origin and licence "
                 "are not stated (group photos of young women, three or four per photo)",
     },
+    "human_photos": {
+        "license": "MIT", "license_url": MIT_URL,
+        "note": "the @vladmandic/human package's licence; the photos' own origin and licence are "
+                "not stated (a demo's sheet of face tiles of many people, and the author's face)",
+    },
 }
 # Faces whose teacher fit passed the keypoint test but is wrong on the contact sheet: per photo
 # (asset, file), points (x, y) inside the face's MTCNN box, with the reason.
@@ -99,6 +107,13 @@ REJECTED_BY_EYE = {
         (1348, 271, "head tilted ~40 deg, laughing: eye and mouth points off their features")],
     ("face_api_photos", "sample5.jpg"): [
         (680, 538, "face turned, open mouth: mouth and jaw points off to one side")],
+    ("human_photos", "screenshot-facematch.jpg"): [
+        (51, 555, "opaque sunglasses: the eye points are guesses"),
+        (159, 442, "opaque sunglasses: the eye points are guesses"),
+        (370, 439, "dark sunglasses: the eye points are guesses"),
+        (908, 444, "opaque sunglasses: the eye points are guesses"),
+        (1017, 333, "face paint over one eye: its points are guesses"),
+        (1651, 446, "opaque sunglasses: the eye points are guesses")],
 }
 # A face whose plain fit is dropped (keypoint test or by eye) is fitted again on the photo turned
 # upright (`label_with_teacher.run_teacher_upright`) when its eye line rolls by at least this
@@ -208,7 +223,8 @@ def label_faces(detector, predictor_file):
         for face, i in enumerate(order):
             box = boxes[i]
             record = {"path": rel, "face": face, "mtcnn_box": [round(float(v), 1) for v in box]}
-            if min(box[2] - box[0], box[3] - box[1]) < MIN_FACE_PX:
+            if min(box[2] - box[0], box[3] - box[1]) < MIN_FACE_PX_BY_ASSET.get(asset_name,
+                                                                                 MIN_FACE_PX):
                 count["too_small"] += 1
                 dropped.append({**record, "reason": "too_small"})
                 continue
@@ -263,8 +279,10 @@ def label_faces(detector, predictor_file):
                    for name in registry_faces.PHOTO_ASSETS},
         "excluded_packages": list(registry_faces.EXCLUDED_PACKAGES),
         "detector": {"name": "mtcnn", "version": importlib.metadata.version("mtcnn"),
-                     "face": f"every box of >= {MIN_FACE_PX} px (shorter side)"},
+                     "face": f"every box of >= {MIN_FACE_PX} px (shorter side; "
+                             f"{MIN_FACE_PX_BY_ASSET} for those assets)"},
         "min_face_px": MIN_FACE_PX,
+        "min_face_px_by_asset": MIN_FACE_PX_BY_ASSET,
         "max_keypoint_disagreement": teacher.MAX_KEYPOINT_DISAGREEMENT,
         "upright_fit": (f"a face whose plain fit is dropped by the keypoint test or by eye, and "
                         f"whose eye line rolls by >= {MIN_UPRIGHT_ROLL} degrees (MTCNN's "

