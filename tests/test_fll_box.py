@@ -1,7 +1,7 @@
 """Where FLL's crop goes (`CropSettings.fll_box`): around BT's box (Algorithm 1), at BT's
 centre with the previous box's size, or there with BT's centre corrected by its running offset
-from FLL's, or around BT's box capped at the previous box's size; the same rule in numpy, in TF, in the frame step, the tracker, the runtime, the
-export and the commands that choose it."""
+from FLL's, or around BT's box capped at the previous box's size; the same rule in numpy, in
+TF, in the frame step, the tracker, the runtime, the export and the commands that choose it."""
 
 import dataclasses
 import json

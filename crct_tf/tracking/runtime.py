@@ -131,7 +131,8 @@ def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
       progress: `progress(line)` for the one line printed before a first-run conversion
         (default: to stderr).
       fll_box: where FLL's crop goes (`CropSettings.fll_box`: bt, bt_centre,
-        bt_centre_corrected or bt_capped); None: the weights' own. A SavedModel has its own baked in: a different one is an error.
+        bt_centre_corrected or bt_capped); None: the weights' own. A SavedModel has its own
+        baked in: a different one is an error.
       fll_flip: True / False: FLL on its crop and the crop's mirror, averaged
         (`CropSettings.fll_flip`); None: the weights' own. As fll_box for a SavedModel.
       fll_upright: True / False: FLL's crop turned upright by BT's roll
