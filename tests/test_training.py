@@ -92,26 +92,6 @@ def test_data_that_runs_out_is_a_clear_error(tmp_path):
                    dataset_fn=too_little)
 
 
-def test_cli_writes_flags_and_run_files_and_resumes(tmp_path):
-    model_dir = str(tmp_path / "smoke run é")
-    args = ["--flagfile=configs/smoke.cfg", f"--model_dir={model_dir}", "--steps=4",
-            "--batch_size=4", "--noaugment"]
-    root = REPO
-    # TensorFlow's own log level as a user has it (unset): no CUDA start-up error on a machine
-    # without a GPU, no message of an input iterator cut off at the end.
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    out, err = train_cli(*args, cwd=root, env=env).communicate(timeout=300)
-    assert "done: step 4" in err, err[-2000:]
-    assert "cuInit" not in err and "CANCELLED" not in err and "Traceback" not in err
-    flags_text = open(os.path.join(model_dir, "flags.cfg")).read()
-    assert "--model=fll" in flags_text and "--steps=4" in flags_text
-    run = json.load(open(os.path.join(model_dir, "run.json")))
-    assert run["model"] == "fll" and run["backbone"] == "tiny"
-    out, err = train_cli(*args, cwd=root).communicate(timeout=300)
-    assert "resumed from" in err and "nothing left to train" in err and "at step 4 of 4" in err
-    assert "loss nan" not in err and "done:" not in err
-
-
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
     cases = [(("--dataset=nope",), "error: --dataset nope: unknown"),
              (("--dataset=ibug300w",), "--manual_dir"),
@@ -126,12 +106,14 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
         assert last.startswith("error:"), (flags, last)
 
 
-def test_sigint_saves_a_checkpoint_that_a_rerun_resumes(tmp_path):
-    model_dir = str(tmp_path / "interrupted")
-    root = REPO
+def test_cli_sigint_saves_run_files_and_a_checkpoint_that_reruns_resume(tmp_path):
+    model_dir = str(tmp_path / "smoke run é")
     args = ["--flagfile=configs/smoke.cfg", f"--model_dir={model_dir}", "--steps=100000",
             "--batch_size=2", "--log_every=1", "--checkpoint_every=100000", "--noaugment"]
-    proc = train_cli(*args, cwd=root)
+    # TensorFlow's own log level as a user has it (unset): no CUDA start-up error on a machine
+    # without a GPU, no message of an input iterator cut off at the end.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = train_cli(*args, cwd=REPO, env=env)
     deadline = time.time() + 240
     seen = ""
     while time.time() < deadline:
@@ -141,10 +123,19 @@ def test_sigint_saves_a_checkpoint_that_a_rerun_resumes(tmp_path):
             break
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, (seen + err)[-2000:]
+    err = seen + err
+    assert proc.returncode == 130, err[-2000:]
+    assert "cuInit" not in err and "CANCELLED" not in err and "Traceback" not in err
+    flags_text = open(os.path.join(model_dir, "flags.cfg")).read()
+    assert "--model=fll" in flags_text and "--steps=100000" in flags_text
+    run = json.load(open(os.path.join(model_dir, "run.json")))
+    assert run["model"] == "fll" and run["backbone"] == "tiny"
     state = tf.train.get_checkpoint_state(os.path.join(model_dir, "checkpoints"))
     saved_step = int(state.model_checkpoint_path.rsplit("-", 1)[1])
     assert saved_step >= 3
-    proc = train_cli(*args[:2], f"--steps={saved_step + 1}", *args[3:], cwd=root)
+
+    # A rerun goes on from the saved step.
+    proc = train_cli(*args[:2], f"--steps={saved_step + 1}", *args[3:], cwd=REPO)
     out, err = proc.communicate(timeout=300)
-    assert f"at step {saved_step}" in err and f"done: step {saved_step + 1}" in err
+    assert "resumed from" in err and f"ckpt-{saved_step} at step {saved_step}" in err, err[-2000:]
+    assert f"done: step {saved_step + 1}" in err and "loss nan" not in err

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from helpers import REPO
 
-STEPS = 60
+STEPS = 20
 EVERY = 5                     # checkpoints, log lines and the workers' agreement on stopping
 TIMEOUT_S = 900               # per launch; 2 cores shared with other work can be slow
 
