@@ -70,6 +70,9 @@ flags.DEFINE_float("fll_fringe", 0.0, "FLL: hair over the brows on this fraction
 flags.DEFINE_float("fll_upright", 0.0, "FLL: this fraction of the training crops turned upright "
                    "by the face's roll, as the tracker cuts them with fll_upright on (0: none, "
                    "the paper's; docs/robustness.md).")
+flags.DEFINE_float("fll_mouth_cover", 0.0, "FLL: something held over the mouth (food, a cup, a "
+                   "hand) on this fraction of the training examples (augment.mouth_cover; 0: "
+                   "none, the paper's; docs/robustness.md).")
 flags.DEFINE_integer("seed", 0, "Seed of the stateless augmentations and sampling.")
 flags.DEFINE_integer("log_every", 10, "Steps between log lines and TensorBoard scalars.")
 flags.DEFINE_integer("checkpoint_every", 200, "Steps between checkpoints.")
@@ -81,7 +84,7 @@ RUN_FLAGS = ("model", "model_dir", "mode", "dataset", "manual_dir", "data_dir", 
              "steps_per_stage", "batch_size", "learning_rate", "lr_decay_steps", "seq_len",
              "init_from", "backbone", "freeze_backbone", "strategy", "input_size", "fll_input_size",
              "bt_context", "fll_context", "frame_step", "augment", "hard_conditions", "fll_loss",
-             "fll_box_jitter", "fll_fringe", "fll_upright", "seed",
+             "fll_box_jitter", "fll_fringe", "fll_upright", "fll_mouth_cover", "seed",
              "log_every", "checkpoint_every", "image_every", "eval_examples")
 
 
@@ -122,7 +125,8 @@ def _write_run_files(model_dir, settings, steps):
            "split": FLAGS.split, "batch_size": FLAGS.batch_size,
            "learning_rate": FLAGS.learning_rate, "init_from": FLAGS.init_from,
            "freeze_backbone": FLAGS.freeze_backbone, "fll_box_jitter": FLAGS.fll_box_jitter,
-           "fll_fringe": FLAGS.fll_fringe, "fll_upright": FLAGS.fll_upright}
+           "fll_fringe": FLAGS.fll_fringe, "fll_upright": FLAGS.fll_upright,
+           "fll_mouth_cover": FLAGS.fll_mouth_cover}
     for name, text in (("flags.cfg", "\n".join(lines) + "\n"), ("run.json", json.dumps(run, indent=2))):
         tmp = os.path.join(model_dir, f".{name}.tmp")
         with open(tmp, "w") as f:
@@ -137,6 +141,9 @@ def main(argv):
         _fail(f"--fll_fringe {FLAGS.fll_fringe}: a fraction of the examples, from 0 to 1")
     if not 0.0 <= FLAGS.fll_upright <= 1.0:
         _fail(f"--fll_upright {FLAGS.fll_upright}: a fraction of the examples, from 0 to 1")
+    if not 0.0 <= FLAGS.fll_mouth_cover <= 1.0:
+        _fail(f"--fll_mouth_cover {FLAGS.fll_mouth_cover}: a fraction of the examples, from 0 "
+              "to 1")
     # Imports after flag parsing: `--help` stays fast and TF's start-up is paid only for work.
     import tensorflow as tf
 
@@ -164,7 +171,7 @@ def main(argv):
             seq_bt=FLAGS.seq_len, freeze_backbone=FLAGS.freeze_backbone, sources=sources,
             augment=FLAGS.augment, hard_conditions=FLAGS.hard_conditions,
             fll_loss=FLAGS.fll_loss, fll_box_jitter=box_jitter, fll_fringe=FLAGS.fll_fringe,
-            fll_upright=FLAGS.fll_upright)
+            fll_upright=FLAGS.fll_upright, fll_mouth_cover=FLAGS.fll_mouth_cover)
         steps = task.total_steps(FLAGS.steps, FLAGS.steps_per_stage)
         strategy = loop.make_strategy(FLAGS.strategy)
         config = loop.LoopConfig(

@@ -187,6 +187,30 @@ def test_fringe_hides_the_brows_not_the_eyes_or_mouth():
     assert changed[:int(points[17:27, 1].min())].any()  # it comes down from above
 
 
+def test_mouth_cover_hides_the_mouth_not_the_eyes_or_brows():
+    example, points = _mean_face_example()
+    for seed in range(8):
+        out = augment.mouth_cover(example, tf.constant([seed, 3], tf.int64))
+        np.testing.assert_array_equal(out["landmarks"], example["landmarks"])
+        changed = np.any(out["image"].numpy() != 128, axis=-1)
+        at = lambda idx: changed[np.round(points[idx, 1]).astype(int),  # noqa: E731
+                                 np.round(points[idx, 0]).astype(int)]
+        assert at(range(60, 68)).mean() >= 0.75, seed           # the lips' inner points
+        assert not at([*range(17, 31), *range(36, 48)]).any(), seed  # brows, nose bridge, eyes
+        assert not at([0, 16]).any(), seed                      # the jaw's top ends
+
+
+def test_maybe_mouth_cover_has_its_own_seed():
+    """Off (0) it is the identity; at 1 it is `mouth_cover` on the salted seed."""
+    example, _ = _mean_face_example()
+    seed = tf.constant([4, 2], tf.int64)
+    assert augment.maybe_mouth_cover(example, seed, 0.0) is example
+    expected = augment.mouth_cover(example, augment.split_seed(
+        tf.random.experimental.stateless_fold_in(seed, augment.MOUTH_COVER_SALT), 2)[1])
+    np.testing.assert_array_equal(augment.maybe_mouth_cover(example, seed, 1.0)["image"],
+                                  expected["image"])
+
+
 def test_hard_conditions_fringe_leaves_the_other_draws_as_they_were():
     """The fringe has a seed of its own: with it on, every pixel outside the fringe is what the
     same seed gave without it (the occluder, light, blur and size draws did not move)."""

@@ -306,6 +306,30 @@ def test_fll_fringe_hides_the_brows_of_every_example_and_keeps_the_ground_truth(
         assert at(range(48, 68)) < 1e-3                          # the mouth: untouched
 
 
+def test_fll_mouth_cover_hides_the_mouth_of_every_example_and_keeps_the_ground_truth(photos):
+    """With `mouth_cover_probability` 1 every crop changes at the mouth and not at the brows;
+    windows and landmarks stay those of the same seed without it."""
+    source = tf.data.Dataset.from_tensor_slices(
+        {"image": np.stack([cv2.resize(p["image"], (256, 256)) for p in photos]),
+         "landmarks": np.stack([p["landmarks"] * 256 / np.array(p["image"].shape[1::-1])
+                                for p in photos]).astype(np.float32)})
+
+    def batch(probability):
+        return next(iter(fll_pipeline.make_fll_dataset(
+            source, SETTINGS, 4, seed=5, with_windows=True,
+            mouth_cover_probability=probability)))
+    plain, covered = batch(0.0), batch(1.0)
+    np.testing.assert_allclose(plain[1], covered[1])
+    np.testing.assert_allclose(plain[2], covered[2])
+    for crop, hidden, points in zip(plain[0].numpy(), covered[0].numpy(), plain[1].numpy()):
+        change = np.abs(crop - hidden).mean(axis=-1)
+
+        def at(indices):
+            return np.mean([change[int(round(y)), int(round(x))] for x, y in points[indices]])
+        assert at(range(60, 68)) > 10.0                          # the lips: under the object
+        assert at(range(17, 27)) < 1e-3                          # the brows: untouched
+
+
 def _turned_dots_source(count, degrees=30.0):
     """Dots on the 68 points of the mean face (110 px wide), turned clockwise by `degrees`
     (+5 per example) about its centre."""

@@ -409,6 +409,46 @@ def fringe(example, seed):
     return dict(example, image=_restore_dtype(out, image.dtype))
 
 
+def mouth_cover(example, seed):
+    """Paints something held at the mouth (food, a cup's rim, a hand, a microphone) over the lips:
+    a turned ellipse near the mouth's centre, 0.8-1.6x the mouth's width long and 0.4-1.0x it
+    tall, in a skin, dark or random colour with a grain of its own.
+    Landmarks unchanged: the points stay where the mouth is, as a person marks them."""
+    image, points = example["image"], tf.cast(example["landmarks"], tf.float32)
+    seeds = split_seed(seed, 6)
+    u = tf.random.stateless_uniform([5], seeds[0])
+    mouth = points[48:68]
+    centre_of_mouth = tf.reduce_mean(mouth, 0)
+    mouth_line = _direction(points[48], points[54])
+    across = tf.stack([-mouth_line[1], mouth_line[0]])       # down the face, for a level mouth
+    mouth_width = tf.norm(points[54] - points[48])
+    centre = centre_of_mouth + mouth_line * mouth_width * 0.3 * (u[0] - 0.5) + \
+        across * mouth_width * 0.25 * (u[1] - 0.3)
+    axes = tf.stack([mouth_width * (0.4 + 0.4 * u[2]), mouth_width * (0.2 + 0.3 * u[3])])
+    angle = tf.atan2(mouth_line[1], mouth_line[0]) + (u[4] - 0.5) * math.pi / 3.0
+    ys, xs = _pixel_grid(image)
+    dx, dy = xs - centre[0], ys - centre[1]
+    along = (dx * tf.cos(angle) + dy * tf.sin(angle)) / axes[0]
+    side = (-dx * tf.sin(angle) + dy * tf.cos(angle)) / axes[1]
+    mask = tf.square(along) + tf.square(side) <= 1.0
+    out = tf.cast(image, tf.float32)
+    box = landmark_box(points)
+    inside_face = _bar_mask(xs, ys, (box[:2] + box[2:]) / 2.0, tf.constant([1.0, 0.0]),
+                            box[2] - box[0], box[3] - box[1])
+    face_colour = tf.reduce_sum(tf.where(inside_face[..., None], out, 0.0), axis=[0, 1]) / \
+        tf.maximum(tf.reduce_sum(tf.cast(inside_face, tf.float32)), 1.0)
+    kind = tf.random.stateless_uniform([], seeds[1], 0, 3, dtype=tf.int32)
+    colour = tf.switch_case(kind, [
+        lambda: face_colour * tf.random.stateless_uniform([], seeds[2], 0.7, 1.1),   # a hand
+        lambda: tf.random.stateless_uniform([3], seeds[2], 0.0, 60.0),               # dark
+        lambda: tf.random.stateless_uniform([3], seeds[2], 0.0, 255.0)])             # anything
+    grain = tf.random.stateless_normal(tf.shape(out)[:2], seeds[3]) * \
+        tf.random.stateless_uniform([], seeds[4], 0.0, 25.0)
+    painted = tf.clip_by_value(colour + grain[..., None], 0.0, 255.0)
+    out = tf.where(mask[..., None], painted, out)
+    return dict(example, image=_restore_dtype(out, image.dtype))
+
+
 def light_gain(example, seed, gain=LIGHT_GAIN):
     """Multiplies the image by a gain in `gain` (0.4: dim, 1.4: bright), clipped to 0-255."""
     image = example["image"]
@@ -458,6 +498,20 @@ def maybe_fringe(example, seed, probability):
                                                                 FRINGE_SALT), 2)
     apply = tf.random.stateless_uniform([], seeds[0]) < probability
     return tf.cond(apply, lambda: fringe(example, seeds[1]), lambda: dict(example))
+
+
+MOUTH_COVER_SALT = 103  # the mouth cover's seed, folded in: the other draws stay what they were
+
+
+def maybe_mouth_cover(example, seed, probability):
+    """`mouth_cover` on `probability` of the examples (0: none), drawn from `seed` folded with
+    MOUTH_COVER_SALT, so that adding it leaves every other draw of the same seed as it was."""
+    if probability <= 0:
+        return example
+    seeds = split_seed(tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64),
+                                                                MOUTH_COVER_SALT), 2)
+    apply = tf.random.stateless_uniform([], seeds[0]) < probability
+    return tf.cond(apply, lambda: mouth_cover(example, seeds[1]), lambda: dict(example))
 
 
 def hard_conditions(example, seed, occlude_probability=0.5, dark_probability=0.4,

@@ -17,7 +17,7 @@ SALT = 1  # keeps FLL's random numbers apart from FV's and BT's on the same seed
 
 def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
                 box_jitter=(augment.BOX_SHIFT, augment.BOX_SCALE), fringe_probability=0.0,
-                upright_probability=0.0):
+                upright_probability=0.0, mouth_cover_probability=0.0):
     """One training example from {image, landmarks}.
 
     Args:
@@ -34,6 +34,8 @@ def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
         turned window of the points (`cropping.turned_context_window`, jittered by
         `augment.jitter_turned_window`), as the tracker does with `fll_upright`; not in the
         paper, 0 by default.
+      mouth_cover_probability: with `do_augment`, something held over the mouth on this
+        fraction of the examples (`augment.mouth_cover`; not in the paper, 0 by default).
 
     Returns:
       {"crop": float32 [S, S, 3] 0-255, "landmarks": float32 [68, 2] crop pixels,
@@ -46,6 +48,7 @@ def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
         example = augment.hard_conditions(example, augment.split_seed(seeds[1], 2)[1])
     if do_augment:
         example = augment.maybe_fringe(example, seeds[1], fringe_probability)
+        example = augment.maybe_mouth_cover(example, seeds[1], mouth_cover_probability)
         if upright_probability > 0:
             turned_seeds = augment.split_seed(
                 tf.random.experimental.stateless_fold_in(tf.cast(seeds[1], tf.int64),
@@ -86,7 +89,8 @@ def _turned_example(example, seed, settings, box_jitter):
 def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=True,
                      shuffle_buffer=common.DEFAULT_SHUFFLE_BUFFER, with_windows=False,
                      hard_conditions=False, box_jitter=(augment.BOX_SHIFT, augment.BOX_SCALE),
-                     fringe_probability=0.0, upright_probability=0.0):
+                     fringe_probability=0.0, upright_probability=0.0,
+                     mouth_cover_probability=0.0):
     """Batches for FLL training.
 
     Args:
@@ -100,8 +104,8 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
       shuffle_buffer: 0 keeps the source order.
       with_windows: also yield the crop windows [B, 4], to map points back with
         `cropping.points_from_crop`.
-      hard_conditions, box_jitter, fringe_probability, upright_probability: see
-        `fll_example`.
+      hard_conditions, box_jitter, fringe_probability, upright_probability,
+        mouth_cover_probability: see `fll_example`.
 
     Returns:
       A dataset of (crops [B, S, S, 3] float32 0-255, landmarks [B, 68, 2] float32 crop pixels)
@@ -112,7 +116,7 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
     def example_fn(index, example_seed, example):
         del index
         out = fll_example(example, example_seed, settings, augment, hard_conditions, box_jitter,
-                          fringe_probability, upright_probability)
+                          fringe_probability, upright_probability, mouth_cover_probability)
         if with_windows:
             return out["crop"], out["landmarks"], out["window"]
         return out["crop"], out["landmarks"]

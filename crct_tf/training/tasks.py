@@ -64,6 +64,8 @@ class Task:
         (`augment.fringe`; 0: none, the paper's).
       fll_upright: FLL only: this fraction of the training crops turned upright by the face's
         roll, as the tracker's with `CropSettings.fll_upright` (0: none, the paper's).
+      fll_mouth_cover: FLL only: something held over the mouth on this fraction of the
+        training examples (`augment.mouth_cover`; 0: none, the paper's).
 
     Attributes set by `build_model`: `model` (the trained keras.Model) and `backbone` (its
     backbone instance, None for FV), which the loop checkpoints in a slot of its own.
@@ -73,11 +75,13 @@ class Task:
 
     def __init__(self, settings, backbone_factory=None, *, seq_bt=2, freeze_backbone=False,
                  shared_backbone=None, sources=None, augment=True, hard_conditions=False,
-                 fll_loss="l2", fll_box_jitter=None, fll_fringe=0.0, fll_upright=0.0):
+                 fll_loss="l2", fll_box_jitter=None, fll_fringe=0.0, fll_upright=0.0,
+                 fll_mouth_cover=0.0):
         self.settings = settings
         self.hard_conditions = hard_conditions
         self.fll_box_jitter = fll_box_jitter
         self.fll_fringe = fll_fringe
+        self.fll_mouth_cover = fll_mouth_cover
         self.fll_upright = fll_upright
         self.point_loss = losses.point_loss(fll_loss)
         self.backbone_factory = backbone_factory
@@ -165,7 +169,9 @@ class FLLTask(Task):
                                              inputs.run_seed(seed, first_example), self.augment,
                                              hard_conditions=self.hard_conditions,
                                              fringe_probability=self.fll_fringe,
-                                             upright_probability=self.fll_upright, **jitter)
+                                             upright_probability=self.fll_upright,
+                                             mouth_cover_probability=self.fll_mouth_cover,
+                                             **jitter)
 
     def loss(self, batch, global_batch_size, seq_len=None, seed=None, training=True):
         crops, target = batch
