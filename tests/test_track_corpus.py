@@ -250,10 +250,13 @@ def test_a_glob_selects_the_videos_and_names_them_from_its_folder(corpus):
                                                              "sub/deeper/c"]
 
 
+FRAMES_PER_VIDEO = 24       # long enough that the interrupt lands while the second is tracked
+
+
 def test_interrupted_run_keeps_finished_videos_and_a_rerun_completes_it(
         tmp_path, demo_clip, tiny_weights):
     corpus = make_corpus(tmp_path / "videos", demo_clip,
-                         {f"v{i}.mp4": (0, 40) for i in range(3)})
+                         {f"v{i}.mp4": (0, FRAMES_PER_VIDEO) for i in range(3)})
     (corpus / BROKEN).unlink()
     out = tmp_path / "out"
     command = [sys.executable, "-m", "crct_tf.track_corpus", "--input", str(corpus),
@@ -279,7 +282,7 @@ def test_interrupted_run_keeps_finished_videos_and_a_rerun_completes_it(
     done = sorted(p.stem for p in out.glob("*.json") if p.stem != "corpus_summary")
     assert done and len(done) < 3                             # stopped in the middle
     for stem in done:                                         # complete under final names
-        assert len(csv_rows(out / f"{stem}.csv")) == 41
+        assert len(csv_rows(out / f"{stem}.csv")) == FRAMES_PER_VIDEO + 1
     summary = json.loads((out / "corpus_summary.json").read_text())
     assert summary["tracked"] == len(done) and "interrupted" in summary["error"]
     _wait_until_gone(workers)
