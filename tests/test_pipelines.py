@@ -283,13 +283,18 @@ def test_fll_hard_conditions_change_pixels_not_ground_truth():
     assert 0 < (change > 1.0).sum() < 8, change
 
 
-def test_fll_fringe_hides_the_brows_of_every_example_and_keeps_the_ground_truth(photos):
-    """With `fringe_probability` 1 every crop changes at the brows and not at the mouth;
-    windows and landmarks stay those of the same seed without it."""
-    source = tf.data.Dataset.from_tensor_slices(
+def _photos_256(photos):
+    """The photos resized to 256 x 256 with their points, as a dataset of {image, landmarks}."""
+    return tf.data.Dataset.from_tensor_slices(
         {"image": np.stack([cv2.resize(p["image"], (256, 256)) for p in photos]),
          "landmarks": np.stack([p["landmarks"] * 256 / np.array(p["image"].shape[1::-1])
                                 for p in photos]).astype(np.float32)})
+
+
+def test_fll_fringe_hides_the_brows_of_every_example_and_keeps_the_ground_truth(photos):
+    """With `fringe_probability` 1 every crop changes at the brows and not at the mouth;
+    windows and landmarks stay those of the same seed without it."""
+    source = _photos_256(photos)
 
     def batch(probability):
         return next(iter(fll_pipeline.make_fll_dataset(
@@ -309,10 +314,7 @@ def test_fll_fringe_hides_the_brows_of_every_example_and_keeps_the_ground_truth(
 def test_fll_mouth_cover_hides_the_mouth_of_every_example_and_keeps_the_ground_truth(photos):
     """With `mouth_cover_probability` 1 every crop changes at the mouth and not at the brows;
     windows and landmarks stay those of the same seed without it."""
-    source = tf.data.Dataset.from_tensor_slices(
-        {"image": np.stack([cv2.resize(p["image"], (256, 256)) for p in photos]),
-         "landmarks": np.stack([p["landmarks"] * 256 / np.array(p["image"].shape[1::-1])
-                                for p in photos]).astype(np.float32)})
+    source = _photos_256(photos)
 
     def batch(probability):
         return next(iter(fll_pipeline.make_fll_dataset(

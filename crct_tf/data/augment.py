@@ -338,6 +338,14 @@ def _bar_mask(xs, ys, centre, direction, length, thickness):
     return (tf.abs(along) <= length / 2) & (tf.abs(across) <= thickness / 2)
 
 
+def _face_colour(image, box, xs, ys):
+    """The mean colour [3] of float32 `image` inside the landmark box `box`."""
+    inside_face = _bar_mask(xs, ys, (box[:2] + box[2:]) / 2.0, tf.constant([1.0, 0.0]),
+                            box[2] - box[0], box[3] - box[1])
+    return tf.reduce_sum(tf.where(inside_face[..., None], image, 0.0), axis=[0, 1]) / \
+        tf.maximum(tf.reduce_sum(tf.cast(inside_face, tf.float32)), 1.0)
+
+
 def face_occluder(example, seed):
     """Paints one occluder of `OCCLUDER_KINDS` on the face; landmarks unchanged.
 
@@ -369,11 +377,7 @@ def face_occluder(example, seed):
     mask = tf.switch_case(kind, [lambda: eye_bar, lambda: lip_strip, lambda: blob,
                                  lambda: tf.zeros_like(blob)])
     out = tf.cast(image, tf.float32)
-    inside_face = _bar_mask(xs, ys, (box[:2] + box[2:]) / 2.0, tf.constant([1.0, 0.0]),
-                            width, height)
-    face_colour = tf.reduce_sum(tf.where(inside_face[..., None], out, 0.0), axis=[0, 1]) / \
-        tf.maximum(tf.reduce_sum(tf.cast(inside_face, tf.float32)), 1.0)
-    skin = face_colour * tf.random.stateless_uniform([], seeds[4], 0.7, 1.1)
+    skin = _face_colour(out, box, xs, ys) * tf.random.stateless_uniform([], seeds[4], 0.7, 1.1)
     random_colour = tf.random.stateless_uniform([3], seeds[5], 0.0, 255.0)
     colour = tf.where(tf.random.stateless_uniform([], seeds[6]) < 0.5, skin, random_colour)
     out = tf.where(mask[..., None], colour, out)
@@ -432,11 +436,7 @@ def mouth_cover(example, seed):
     side = (-dx * tf.sin(angle) + dy * tf.cos(angle)) / axes[1]
     mask = tf.square(along) + tf.square(side) <= 1.0
     out = tf.cast(image, tf.float32)
-    box = landmark_box(points)
-    inside_face = _bar_mask(xs, ys, (box[:2] + box[2:]) / 2.0, tf.constant([1.0, 0.0]),
-                            box[2] - box[0], box[3] - box[1])
-    face_colour = tf.reduce_sum(tf.where(inside_face[..., None], out, 0.0), axis=[0, 1]) / \
-        tf.maximum(tf.reduce_sum(tf.cast(inside_face, tf.float32)), 1.0)
+    face_colour = _face_colour(out, landmark_box(points), xs, ys)
     kind = tf.random.stateless_uniform([], seeds[1], 0, 3, dtype=tf.int32)
     colour = tf.switch_case(kind, [
         lambda: face_colour * tf.random.stateless_uniform([], seeds[2], 0.7, 1.1),   # a hand
@@ -492,12 +492,18 @@ FRINGE_SALT = 101      # the fringe's seed, folded in: the other draws stay what
 def maybe_fringe(example, seed, probability):
     """`fringe` on `probability` of the examples (0: none), drawn from `seed` folded with
     FRINGE_SALT, so that adding it leaves every other draw of the same seed as it was."""
+    return _maybe_salted(example, seed, probability, FRINGE_SALT, fringe)
+
+
+def _maybe_salted(example, seed, probability, salt, paint):
+    """`paint(example, seed')` on `probability` of the examples (0: none), `seed'` and the draw
+    from `seed` folded with `salt`."""
     if probability <= 0:
         return example
-    seeds = split_seed(tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64),
-                                                                FRINGE_SALT), 2)
+    seeds = split_seed(tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), salt),
+                       2)
     apply = tf.random.stateless_uniform([], seeds[0]) < probability
-    return tf.cond(apply, lambda: fringe(example, seeds[1]), lambda: dict(example))
+    return tf.cond(apply, lambda: paint(example, seeds[1]), lambda: dict(example))
 
 
 MOUTH_COVER_SALT = 103  # the mouth cover's seed, folded in: the other draws stay what they were
@@ -506,12 +512,7 @@ MOUTH_COVER_SALT = 103  # the mouth cover's seed, folded in: the other draws sta
 def maybe_mouth_cover(example, seed, probability):
     """`mouth_cover` on `probability` of the examples (0: none), drawn from `seed` folded with
     MOUTH_COVER_SALT, so that adding it leaves every other draw of the same seed as it was."""
-    if probability <= 0:
-        return example
-    seeds = split_seed(tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64),
-                                                                MOUTH_COVER_SALT), 2)
-    apply = tf.random.stateless_uniform([], seeds[0]) < probability
-    return tf.cond(apply, lambda: mouth_cover(example, seeds[1]), lambda: dict(example))
+    return _maybe_salted(example, seed, probability, MOUTH_COVER_SALT, mouth_cover)
 
 
 def hard_conditions(example, seed, occlude_probability=0.5, dark_probability=0.4,
