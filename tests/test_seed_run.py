@@ -79,3 +79,29 @@ def test_seeded_fv_run_restores_the_bundles_validator(tmp_path):
         np.testing.assert_allclose(got, expected, rtol=1e-6)
     assert _tool().main(["--part", "fv", "--model_dir", str(tmp_path / "again"),
                          "--backbone_from", str(seed)]) == 2
+
+
+def test_average_with_seeds_the_mean_of_two_bundles_weights(tmp_path):
+    """`--average_with`: the seeded part holds, weight by weight, the mean of the two bundles'."""
+    from crct_tf.tracking.runtime import load_weights
+    from crct_tf.weights.bundle import save_bundle
+    from helpers import save_untrained_bundle
+    values = []
+    for name, seed in (("a", [3, 4]), ("b", [5, 6])):
+        folder = str(save_untrained_bundle(tmp_path / name, "tiny"))
+        source = load_weights(folder)
+        for i, kernel in enumerate(source.fv.trainable_weights):
+            kernel.assign(tf.random.stateless_normal(kernel.shape, [seed[0] + i, seed[1]]))
+        save_bundle(folder, source.bt, source.fv, source.fll, source.settings, source.tracker,
+                    source.mtcnn_box_map, backbone="tiny", overwrite=True)
+        values.append(load_weights(folder).fv.get_weights())    # as stored (float16 or not)
+    seed_dir = tmp_path / "fv_seed"
+    assert _tool().main(["--part", "fv", "--model_dir", str(seed_dir), "--weights",
+                         str(tmp_path / "a"), "--average_with", str(tmp_path / "b")]) == 0
+    restored, run, _ = run_setup.restore_run(str(seed_dir))
+    assert run["averaged_with"] == str(tmp_path / "b")
+    for got, a, b in zip(restored.model.get_weights(), *values):
+        np.testing.assert_allclose(got, (a.astype(np.float32) + b) / 2.0, rtol=1e-6, atol=1e-7)
+    assert any(np.abs(a - b).max() > 0.1 for a, b in zip(*values))     # the two differ
+    with pytest.raises(ValueError, match="--average_with other: its network has other"):
+        _tool().average_weights(values[0], values[0][:-1], "other")

@@ -24,6 +24,13 @@ backbone, the order of paper III-E (FLL first, then BT on its frozen backbone):
         --model_dir runs/bundled_fll --model_dir runs/robust_fv --export_dir outputs/bundle \
         --dtype float16 --share_backbone
 
+`--average_with BUNDLE` seeds the mean, weight by weight, of the part in `--weights` and the
+same part in BUNDLE (its backbone included): two fine-tunings of one network averaged (a weight
+space ensemble), for example the bundled FLL and a continued one:
+
+    python tools/seed_run_from_bundle.py --part fll --model_dir runs/soup_fll --train_backbone \
+        --average_with W138a
+
 Exit 2 with one line on bad input (an existing run folder, an unknown part).
 """
 
@@ -35,7 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def seed_run(part, model_dir, weights=None, backbone_from=None, learning_rate=1e-4,
-             lr_decay_steps=10_000, train_backbone=False):
+             lr_decay_steps=10_000, train_backbone=False, average_with=None):
     import tensorflow as tf
 
     from crct_tf.tracking.runtime import load_weights
@@ -50,7 +57,11 @@ def seed_run(part, model_dir, weights=None, backbone_from=None, learning_rate=1e
                           seq_bt=int(source.tracker["seq_bt"]),
                           freeze_backbone=not train_backbone)
     task.build_model()
-    task.model.set_weights(getattr(source, part).get_weights())
+    values = getattr(source, part).get_weights()
+    if average_with:
+        values = average_weights(values, getattr(load_weights(average_with), part).get_weights(),
+                                 average_with)
+    task.model.set_weights(values)
     if backbone_checkpoint:
         restore_backbone(task.backbone, backbone_checkpoint)
     config = loop.LoopConfig(model_dir=model_dir, steps=1, batch_size=1,
@@ -70,8 +81,21 @@ def seed_run(part, model_dir, weights=None, backbone_from=None, learning_rate=1e
                                     "seeded_from": os.path.abspath(weights or
                                                                    bundled_weights_dir()),
                                     "backbone_from": backbone_from and os.path.abspath(
-                                        backbone_from)})
+                                        backbone_from),
+                                    "averaged_with": average_with and os.path.abspath(
+                                        average_with)})
     return path
+
+
+def average_weights(values, others, name):
+    """The mean of two lists of weight arrays of one network (float32); ValueError naming
+    `--average_with` if the networks differ."""
+    import numpy as np
+    if len(values) != len(others) or any(a.shape != b.shape for a, b in zip(values, others)):
+        raise ValueError(f"--average_with {name}: its network has other variables "
+                         "(another architecture or input size?)")
+    return [(np.asarray(a, np.float32) + np.asarray(b, np.float32)) / 2.0
+            for a, b in zip(values, others)]
 
 
 def latest_checkpoint(run_dir):
@@ -104,6 +128,9 @@ def main(argv=None):
     parser.add_argument("--weights", default=None, help="bundle (default: the bundled weights)")
     parser.add_argument("--backbone_from", default=None,
                         help="run folder whose last checkpoint gives the backbone")
+    parser.add_argument("--average_with", default=None,
+                        help="another bundle whose same part (its backbone included) is averaged "
+                             "in, weight by weight: two fine-tunings of one network")
     parser.add_argument("--train_backbone", action="store_true",
                         help="the run will train the backbone too (no --freeze_backbone): "
                              "the seed's optimizer covers it")
@@ -113,7 +140,7 @@ def main(argv=None):
         return 2
     try:
         print(seed_run(args.part, args.model_dir, args.weights, args.backbone_from,
-                       train_backbone=args.train_backbone))
+                       train_backbone=args.train_backbone, average_with=args.average_with))
     except (ValueError, RuntimeError, OSError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
