@@ -82,7 +82,8 @@ def test_seeded_fv_run_restores_the_bundles_validator(tmp_path):
 
 
 def test_average_with_seeds_the_mean_of_two_bundles_weights(tmp_path):
-    """`--average_with`: the seeded part holds, weight by weight, the mean of the two bundles'."""
+    """`--average_with`: the seeded part holds, weight by weight, the mean of the two bundles';
+    `--average_share` weights the mean."""
     from crct_tf.tracking.runtime import load_weights
     from crct_tf.weights.bundle import save_bundle
     from helpers import save_untrained_bundle
@@ -103,5 +104,18 @@ def test_average_with_seeds_the_mean_of_two_bundles_weights(tmp_path):
     for got, a, b in zip(restored.model.get_weights(), *values):
         np.testing.assert_allclose(got, (a.astype(np.float32) + b) / 2.0, rtol=1e-6, atol=1e-7)
     assert any(np.abs(a - b).max() > 0.1 for a, b in zip(*values))     # the two differ
+    share_dir = tmp_path / "fv_quarter"                      # --average_share: b's share
+    assert _tool().main(["--part", "fv", "--model_dir", str(share_dir), "--weights",
+                         str(tmp_path / "a"), "--average_with", str(tmp_path / "b"),
+                         "--average_share", "0.25"]) == 0
+    restored, run, _ = run_setup.restore_run(str(share_dir))
+    assert run["average_share"] == 0.25
+    for got, a, b in zip(restored.model.get_weights(), *values):
+        np.testing.assert_allclose(got, 0.75 * a.astype(np.float32) + 0.25 * b,
+                                   rtol=1e-6, atol=1e-6)
+    assert _tool().main(["--part", "fv", "--model_dir", str(tmp_path / "bad_share"),
+                         "--weights", str(tmp_path / "a"), "--average_with",
+                         str(tmp_path / "b"), "--average_share", "1.5"]) == 2
+    assert not os.path.exists(tmp_path / "bad_share" / "checkpoints")
     with pytest.raises(ValueError, match="--average_with other: its network has other"):
         _tool().average_weights(values[0], values[0][:-1], "other")

@@ -31,6 +31,9 @@ space ensemble), for example the bundled FLL and a continued one:
     python tools/seed_run_from_bundle.py --part fll --model_dir runs/soup_fll --train_backbone \
         --average_with W138a
 
+`--average_share F` gives BUNDLE's weights the share F of the mean and `--weights` 1 - F
+(default 0.5; 0 is `--weights` alone, 1 is BUNDLE alone): a point on the line between the two.
+
 Exit 2 with one line on bad input (an existing run folder, an unknown part).
 """
 
@@ -42,7 +45,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def seed_run(part, model_dir, weights=None, backbone_from=None, learning_rate=1e-4,
-             lr_decay_steps=10_000, train_backbone=False, average_with=None):
+             lr_decay_steps=10_000, train_backbone=False, average_with=None, average_share=0.5):
     import tensorflow as tf
 
     from crct_tf.tracking.runtime import load_weights
@@ -60,7 +63,7 @@ def seed_run(part, model_dir, weights=None, backbone_from=None, learning_rate=1e
     values = getattr(source, part).get_weights()
     if average_with:
         values = average_weights(values, getattr(load_weights(average_with), part).get_weights(),
-                                 average_with)
+                                 average_with, average_share)
     task.model.set_weights(values)
     if backbone_checkpoint:
         restore_backbone(task.backbone, backbone_checkpoint)
@@ -83,18 +86,22 @@ def seed_run(part, model_dir, weights=None, backbone_from=None, learning_rate=1e
                                     "backbone_from": backbone_from and os.path.abspath(
                                         backbone_from),
                                     "averaged_with": average_with and os.path.abspath(
-                                        average_with)})
+                                        average_with),
+                                    "average_share": average_with and average_share})
     return path
 
 
-def average_weights(values, others, name):
-    """The mean of two lists of weight arrays of one network (float32); ValueError naming
-    `--average_with` if the networks differ."""
+def average_weights(values, others, name, share=0.5):
+    """The weighted mean `(1 - share) * values + share * others` of two lists of weight arrays of
+    one network (float32); ValueError naming `--average_with` if the networks differ or the share
+    is outside [0, 1]."""
     import numpy as np
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"--average_share must be between 0 and 1, got {share}")
     if len(values) != len(others) or any(a.shape != b.shape for a, b in zip(values, others)):
         raise ValueError(f"--average_with {name}: its network has other variables "
                          "(another architecture or input size?)")
-    return [(np.asarray(a, np.float32) + np.asarray(b, np.float32)) / 2.0
+    return [(1.0 - share) * np.asarray(a, np.float32) + share * np.asarray(b, np.float32)
             for a, b in zip(values, others)]
 
 
@@ -131,6 +138,8 @@ def main(argv=None):
     parser.add_argument("--average_with", default=None,
                         help="another bundle whose same part (its backbone included) is averaged "
                              "in, weight by weight: two fine-tunings of one network")
+    parser.add_argument("--average_share", type=float, default=0.5,
+                        help="--average_with's share of the mean (0 to 1; default 0.5)")
     parser.add_argument("--train_backbone", action="store_true",
                         help="the run will train the backbone too (no --freeze_backbone): "
                              "the seed's optimizer covers it")
@@ -140,7 +149,8 @@ def main(argv=None):
         return 2
     try:
         print(seed_run(args.part, args.model_dir, args.weights, args.backbone_from,
-                       train_backbone=args.train_backbone, average_with=args.average_with))
+                       train_backbone=args.train_backbone, average_with=args.average_with,
+                       average_share=args.average_share))
     except (ValueError, RuntimeError, OSError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
