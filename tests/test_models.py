@@ -147,6 +147,16 @@ def test_bundle_refusals(networks, tmp_path):
                        {"dx": 0.0, "dy": 0.1, "sx": 1.0, "sy": 1.0}, backbone="tiny")
     with pytest.raises(bundle.BundleError, match="exists"):
         bundle.save_bundle(path, bt, fv, fll, SETTINGS, {}, {}, backbone="tiny")
+    with open(os.path.join(path, "README.md"), "w") as f:     # a model card, then a retrain
+        f.write("# Model card\n")
+    with open(os.path.join(path, "notes.txt"), "w") as f:     # anything else is replaced
+        f.write("scratch\n")
+    bundle.save_bundle(path, bt, fv, fll, SETTINGS, {"seq_bt": 2, "t_b": 1.0, "t_c": 0.7},
+                       {"dx": 0.0, "dy": 0.1, "sx": 1.0, "sy": 1.0}, backbone="tiny",
+                       overwrite=True)
+    assert open(os.path.join(path, "README.md")).read() == "# Model card\n"
+    assert not os.path.exists(os.path.join(path, "notes.txt"))
+    assert bundle.read_manifest(path)["tracker"]["t_c"] == 0.7
 
     fv_file = os.path.join(path, "fv.weights.h5")
     data = open(fv_file, "rb").read()

@@ -124,6 +124,20 @@ def test_full_tracker_fails_no_more_than_tracking_by_detection(runtime, val_exam
     assert crct["detector_per_100"] < 20, rows
 
 
+@pytest.mark.slow
+def test_benchmark_on_the_litert_runtime(tmp_path):
+    """`--runtime litert`: the benchmark scores the tracking command's default LiteRT int8
+    models (converted once, cached), says so in its JSON, and the claim holds there too."""
+    import json
+    rows, _ = robustness.run_benchmark(names=["frontal_lip_strip"], modes=("crct", "fll_mt"),
+                                       with_dlib=False, frames=40, out_dir=str(tmp_path),
+                                       runtime_kind="litert", log=lambda line: None)
+    saved = json.load(open(tmp_path / "robustness.json"))
+    assert saved["runtime"] == "litert"
+    by = {row["mode"]: row for row in rows}
+    assert by["crct"]["fr"] <= by["fll_mt"]["fr"] and by["crct"]["auc"] > 0.7, rows
+
+
 def test_tracker_detector_finds_the_face_behind_tinted_glasses(val_examples):
     """The eye-bar sequence's face (tinted glasses) on its first frame: found at MTCNN's original
     O-Net threshold (0.7, the tracker's), missed at the `mtcnn` package's 0.8, which left the

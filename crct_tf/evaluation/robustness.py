@@ -2,7 +2,7 @@ r"""The robustness benchmark: generated sequences of real teacher-labelled faces
 
     python -m crct_tf.benchmark --robustness [--weights DIR] [--robustness_out DIR]
     python -m crct_tf.evaluation.robustness [--weights DIR] [--out DIR] [--sequences a,b]
-        [--modes crct,fll_mt,bt] [--nodlib] [--labels teacher|human]
+        [--modes crct,fll_mt,bt] [--nodlib] [--labels teacher|human] [--runtime tf|litert]
 
 Sequences. Each is built deterministically (no random state: fixed sinusoids) from one photo of
 the bootstrap `val` split, never trained on, whose 68 points come from the teacher (dlib, in
@@ -33,6 +33,9 @@ Modes: `crct` and `fll_mt` start from MTCNN (the first frame's detection), `bt` 
 box of frame 0 (Table I); `dlib` (when dlib is installed, the `teacher` extra) is tracking by
 detection with dlib's HOG frontal detector and its 68-point predictor on every frame, the
 detection nearest the previous one (eq. 8 with T_B = 1) or the most confident one.
+
+Runtime: TF by default (the networks as trained); `--runtime litert` scores the LiteRT int8
+models that `python -m crct_tf.track` runs by default.
 """
 
 import dataclasses
@@ -514,17 +517,18 @@ def score(frames, sequence, mode):
 
 def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=DEFAULT_FRAMES,
                   out_dir=None, runtime=None, log=print, labels="teacher", fll_box=None,
-                  fll_flip=None, fll_upright=None, **config):
+                  fll_flip=None, fll_upright=None, runtime_kind="tf", **config):
     """Builds the sequences, tracks them in every mode (and dlib), scores them.
 
     Returns:
       (rows, details): a row dict per (sequence, mode) and, per sequence, the per-frame
       statuses, scores, errors and FV on the true points (also written to `out_dir` as JSON).
+    `runtime_kind` (tf or litert) picks the runtime loaded when `runtime` is None.
     """
     if runtime is None:
         from crct_tf.tracking.runtime import load_runtime
-        runtime = load_runtime(weights, fll_box=fll_box, fll_flip=fll_flip,
-                               fll_upright=fll_upright)
+        runtime = load_runtime(weights, runtime=runtime_kind, fll_box=fll_box,
+                               fll_flip=fll_flip, fll_upright=fll_upright)
     t_c = float(config.get("t_c") or runtime.constants["tracker"]["t_c"])
     sequences = build_sequences(names, frames, labels=labels)
     detect = CachedDetector()
@@ -572,6 +576,7 @@ def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=
         with open(os.path.join(out_dir, "robustness.json"), "w") as f:
             settings = getattr(runtime.steps, "settings", None)
             json.dump({"rows": rows, "details": details, "weights": runtime.label,
+                       "runtime": runtime.kind,
                        "fll_box": settings.fll_box if settings else None,
                        "fll_flip": settings.fll_flip if settings else None,
                        "fll_upright": settings.fll_upright if settings else None,
@@ -673,6 +678,8 @@ def main(argv=None):
                         help="FLL on the mirrored crop too, averaged (default: the weights' own)")
     parser.add_argument("--fll_upright", default=None, choices=("on", "off"),
                         help="FLL's crop turned upright by BT's roll (default: the weights' own)")
+    parser.add_argument("--runtime", default="tf", choices=("tf", "litert"),
+                        help="tf (default) or the tracking command's default LiteRT int8 models")
     parser.add_argument("--save_frames", default=None, help="write the frames as PNG here")
     args = parser.parse_args(argv)
     names = args.sequences.split(",") if args.sequences else None
@@ -693,7 +700,8 @@ def main(argv=None):
         rows, _ = run_benchmark(args.weights, names, modes, not args.nodlib, args.frames,
                                 args.out, labels=args.labels, fll_box=args.fll_box,
                                 fll_flip=flag_on_off(args.fll_flip),
-                                fll_upright=flag_on_off(args.fll_upright))
+                                fll_upright=flag_on_off(args.fll_upright),
+                                runtime_kind=args.runtime)
     except (ValueError, RuntimeError, OSError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2

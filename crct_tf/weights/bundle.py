@@ -9,6 +9,8 @@ A bundle is a folder with `manifest.json` and one `.weights.h5` file per part:
     bt.weights.h5         BT's own layers (embedding, LSTMs, five heads)
     fll.weights.h5        FLL's regression layer
     fv.weights.h5         the validator
+    README.md             optional: the model card (written by people; a bundle saved over a
+                          folder keeps the card that folder held)
 
 Each h5 holds one group per layer name with one dataset per variable. Loading checks the sha256
 of every file, then that every variable of the built models got a value of the right shape and
@@ -21,6 +23,7 @@ import datetime
 import hashlib
 import json
 import os
+import shutil
 
 import h5py
 import numpy as np
@@ -31,6 +34,7 @@ from crct_tf.weights.staged_folder import staged_folder
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+MODEL_CARD = "README.md"
 
 
 class BundleError(RuntimeError):
@@ -112,7 +116,9 @@ def save_bundle(export_dir, bt, fv, fll, settings, tracker, mtcnn_box_map, train
                 dtype="float32", overwrite=False, backbone="inception_resnet_v1"):
     """Writes a bundle atomically (temporary folder, then rename).
 
-    BT and FLL share one backbone file when they hold the same backbone instance.
+    BT and FLL share one backbone file when they hold the same backbone instance. With
+    `overwrite`, the model card (README.md) of the folder replaced is kept: retraining the
+    bundled weights with the model card's own commands must not delete the card.
     """
     if os.path.exists(export_dir) and not overwrite:
         raise BundleError(f"{export_dir} exists; pass overwrite to replace it")
@@ -146,6 +152,9 @@ def save_bundle(export_dir, bt, fv, fll, settings, tracker, mtcnn_box_map, train
         }
         with open(os.path.join(staging, MANIFEST), "w") as f:
             json.dump(manifest, f, indent=2)
+        old_card = os.path.join(export_dir, MODEL_CARD)
+        if os.path.isfile(old_card):
+            shutil.copyfile(old_card, os.path.join(staging, MODEL_CARD))
     return export_dir
 
 
