@@ -219,6 +219,29 @@ def test_robust_fv_examples_label_and_place_each_kind():
             fv_pipeline.KIND_BELOW, fv_pipeline.KIND_CLUTTER} <= kinds
 
 
+def test_fv_point_noise_moves_only_the_jittered_positives_points_each_on_its_own():
+    """`point_noise`: a jittered positive's points move one by one, each by at most the noise
+    times the box side (not as one shape); true shapes and negatives stay as they were."""
+    stream = common.seeded_stream(synthetic.synthetic_faces(8), 0, fv_pipeline.SALT)
+    noise, jittered = 0.03, 0
+    for index, seed, example in stream.take(80):
+        label = fv_pipeline._label(index, 0.5)
+        plain, noisy = (fv_pipeline.fv_example(example, seed, label, SETTINGS, do_augment=False,
+                                               scheme="robust", point_noise=n)
+                        for n in (0.0, noise))
+        assert int(plain["kind"]) == int(noisy["kind"])
+        moved = np.linalg.norm(noisy["landmarks"].numpy() - plain["landmarks"].numpy(), axis=1)
+        if int(plain["kind"]) != fv_pipeline.KIND_JITTER:
+            assert moved.max() < 1e-4, int(plain["kind"])
+            continue
+        jittered += 1
+        shown = plain["landmarks"].numpy()
+        side = float((shown.max(0) - shown.min(0)).max())
+        assert moved.max() <= noise * side * 1.001 + 1e-3
+        assert np.std(moved) > 0.1 * moved.mean() > 0      # each point its own distance
+    assert jittered >= 10
+
+
 def test_fv_batches_are_balanced_shaped_and_deterministic():
     def batches(seed):
         return first_batches(fv_pipeline.make_fv_dataset(

@@ -62,6 +62,10 @@ FAR_SHIFT = (0.3, 1.0)                  # fractions of the face box's larger sid
 SMALL_SCALE, LARGE_SCALE = (0.45, 0.6), (1.8, 2.2)
 TURN_DEGREES = (60.0, 180.0)
 DISTORT_SHIFT = (0.2, 0.4)
+# `point_noise` (an option, 0 by default): the jittered positives' points each moved on their
+# own by up to this fraction of the face box's larger side, as a landmark localiser's points
+# miss the true ones one by one (its errors are 1-3 % of the box); the train command allows at
+# most 0.1, half DISTORT_SHIFT's smallest.
 # far, scale, turn, distort, place, flat, clutter, below
 ROBUST_NEGATIVE_WEIGHTS = (0.15, 0.1, 0.1, 0.05, 0.25, 0.07, 0.16, 0.12)
 PLACE_SCALE = (0.6, 1.5)                # a shape on background is also resized
@@ -161,8 +165,9 @@ def similarity_about_centre(landmarks, scale, angle, shift=(0.0, 0.0)):
     return augment.transform_points(landmarks, matrix)
 
 
-def _robust_shown_landmarks(example, seed, label):
-    """(landmarks, kind) of the robust scheme (see the module docstring)."""
+def _robust_shown_landmarks(example, seed, label, point_noise=0.0):
+    """(landmarks, kind) of the robust scheme (see the module docstring); `point_noise` > 0
+    also moves each point of a jittered positive on its own."""
     seeds = augment.split_seed(seed, 8)
     points, shape = example["landmarks"], tf.shape(example["image"])
     box = augment.landmark_box(points)
@@ -175,7 +180,10 @@ def _robust_shown_landmarks(example, seed, label):
         shift = unit * side * (JITTER_SHIFT[0] + (JITTER_SHIFT[1] - JITTER_SHIFT[0]) * u[1])
         scale = JITTER_SCALE[0] + (JITTER_SCALE[1] - JITTER_SCALE[0]) * u[2]
         angle = math.radians(JITTER_DEGREES) * (2.0 * u[3] - 1.0)
-        return similarity_about_centre(points, scale, angle, shift)
+        moved = similarity_about_centre(points, scale, angle, shift)
+        if point_noise > 0:           # seeds[7], unused before: the other draws stay as they were
+            moved = shift_landmarks(moved, seeds[7], (0.0, point_noise), per_point=True)
+        return moved
 
     def positive():
         keep = tf.random.stateless_uniform([], seeds[1]) < ROBUST_TRUE_PROBABILITY
@@ -239,7 +247,7 @@ def clutter_image(shape, seed):
     return tf.clip_by_value(out, 0.0, 255.0)
 
 
-def fv_example(example, seed, label, settings, do_augment=True, scheme="paper"):
+def fv_example(example, seed, label, settings, do_augment=True, scheme="paper", point_noise=0.0):
     """One validator example.
 
     Args:
@@ -250,6 +258,8 @@ def fv_example(example, seed, label, settings, do_augment=True, scheme="paper"):
       do_augment: apply the still augmentations first (and, in the robust scheme, an occluder,
         a light gain and motion blur: `augment.hard_conditions`).
       scheme: `paper` or `robust` (see the module docstring).
+      point_noise: robust scheme only: the jittered positives' points each moved on their own
+        by up to this fraction of the face box's larger side (0: not at all, as before).
 
     Returns:
       {"patches": float32 [68, P, P, 3] 0-255, "label": float32 scalar,
@@ -264,7 +274,7 @@ def fv_example(example, seed, label, settings, do_augment=True, scheme="paper"):
         if do_augment:
             example = augment.hard_conditions(example, seeds[2],
                                               fringe_probability=FRINGE_PROBABILITY)
-        shown, kind = _robust_shown_landmarks(example, seeds[1], label)
+        shown, kind = _robust_shown_landmarks(example, seeds[1], label, point_noise)
     else:
         shown, kind = _shown_landmarks(example, seeds[1], label)
     if scheme == "robust":      # clutter negatives: the same shape on a face-free image
@@ -288,10 +298,12 @@ def fv_example(example, seed, label, settings, do_augment=True, scheme="paper"):
 
 def make_fv_dataset(source, settings, batch_size, seed=0, augment=True, repeat=True,
                     shuffle_buffer=common.DEFAULT_SHUFFLE_BUFFER,
-                    positive_fraction=POSITIVE_FRACTION, scheme=TRAINING_SCHEME):
+                    positive_fraction=POSITIVE_FRACTION, scheme=TRAINING_SCHEME,
+                    point_noise=0.0):
     """Batches for FV training: (patches [B, 68, P, P, 3] float32 0-255, labels [B] float32).
 
-    `scheme`: `robust` (default) or `paper` (see the module docstring).
+    `scheme`: `robust` (default) or `paper` (see the module docstring); `point_noise`: as in
+    `fv_example`.
 
     Labels follow the example index so that exactly `positive_fraction` of any run of examples
     is positive (50/50 by default); the images behind them are shuffled. Other arguments as in
@@ -301,7 +313,7 @@ def make_fv_dataset(source, settings, batch_size, seed=0, augment=True, repeat=T
 
     def example_fn(index, example_seed, example):
         out = fv_example(example, example_seed, _label(index, positive_fraction), settings,
-                         augment, scheme)
+                         augment, scheme, point_noise)
         return out["patches"], out["label"]
 
     size = settings.fv_patch_size

@@ -66,6 +66,8 @@ class Task:
         roll, as the tracker's with `CropSettings.fll_upright` (0: none, the paper's).
       fll_mouth_cover: FLL only: something held over the mouth on this fraction of the
         training examples (`augment.mouth_cover`; 0: none, the paper's).
+      fv_point_noise: FV only: the jittered positives' points each moved on their own by up to
+        this fraction of the face box's side (`fv_pipeline.fv_example`; 0: not at all).
 
     Attributes set by `build_model`: `model` (the trained keras.Model) and `backbone` (its
     backbone instance, None for FV), which the loop checkpoints in a slot of its own.
@@ -76,12 +78,13 @@ class Task:
     def __init__(self, settings, backbone_factory=None, *, seq_bt=2, freeze_backbone=False,
                  shared_backbone=None, sources=None, augment=True, hard_conditions=False,
                  fll_loss="l2", fll_box_jitter=None, fll_fringe=0.0, fll_upright=0.0,
-                 fll_mouth_cover=0.0):
+                 fll_mouth_cover=0.0, fv_point_noise=0.0):
         self.settings = settings
         self.hard_conditions = hard_conditions
         self.fll_box_jitter = fll_box_jitter
         self.fll_fringe = fll_fringe
         self.fll_mouth_cover = fll_mouth_cover
+        self.fv_point_noise = fv_point_noise
         self.fll_upright = fll_upright
         self.point_loss = losses.point_loss(fll_loss)
         self.backbone_factory = backbone_factory
@@ -220,7 +223,8 @@ class FVTask(Task):
     def build_inputs(self, batch_size, seed, seq_len=None, first_example=0):
         from crct_tf.data import fv_pipeline
         return fv_pipeline.make_fv_dataset(self._examples(), self.settings, batch_size,
-                                           inputs.run_seed(seed, first_example), self.augment)
+                                           inputs.run_seed(seed, first_example), self.augment,
+                                           point_noise=self.fv_point_noise)
 
     def loss(self, batch, global_batch_size, seq_len=None, seed=None, training=True):
         patches, labels = batch
