@@ -62,10 +62,6 @@ FAR_SHIFT = (0.3, 1.0)                  # fractions of the face box's larger sid
 SMALL_SCALE, LARGE_SCALE = (0.45, 0.6), (1.8, 2.2)
 TURN_DEGREES = (60.0, 180.0)
 DISTORT_SHIFT = (0.2, 0.4)
-# `point_noise` (an option, 0 by default): the jittered positives' points each moved on their
-# own by up to this fraction of the face box's larger side, as a landmark localiser's points
-# miss the true ones one by one (its errors are 1-3 % of the box); the train command allows at
-# most 0.1, half DISTORT_SHIFT's smallest.
 # far, scale, turn, distort, place, flat, clutter, below
 ROBUST_NEGATIVE_WEIGHTS = (0.15, 0.1, 0.1, 0.05, 0.25, 0.07, 0.16, 0.12)
 PLACE_SCALE = (0.6, 1.5)                # a shape on background is also resized
@@ -166,8 +162,13 @@ def similarity_about_centre(landmarks, scale, angle, shift=(0.0, 0.0)):
 
 
 def _robust_shown_landmarks(example, seed, label, point_noise=0.0):
-    """(landmarks, kind) of the robust scheme (see the module docstring); `point_noise` > 0
-    also moves each point of a jittered positive on its own."""
+    """(landmarks, kind) of the robust scheme (see the module docstring).
+
+    `point_noise` (an option, 0 by default): each point of a jittered positive also moved on its
+    own by up to this fraction of the face box's larger side, as a landmark localiser's points
+    miss the true ones one by one (its errors are 1-3 % of the box); the train command allows at
+    most 0.1, half DISTORT_SHIFT's smallest, so no positive looks like a distorted negative.
+    """
     seeds = augment.split_seed(seed, 8)
     points, shape = example["landmarks"], tf.shape(example["image"])
     box = augment.landmark_box(points)

@@ -520,10 +520,12 @@ def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=
                   fll_flip=None, fll_upright=None, runtime_kind="tf", **config):
     """Builds the sequences, tracks them in every mode (and dlib), scores them.
 
+    `runtime` is a loaded `Runtime`; when it is None, one is loaded from `weights` on
+    `runtime_kind` (`tf`, or `litert`: the tracking command's default int8 models).
+
     Returns:
       (rows, details): a row dict per (sequence, mode) and, per sequence, the per-frame
       statuses, scores, errors and FV on the true points (also written to `out_dir` as JSON).
-    `runtime_kind` (tf or litert) picks the runtime loaded when `runtime` is None.
     """
     if runtime is None:
         from crct_tf.tracking.runtime import load_runtime
