@@ -73,6 +73,9 @@ flags.DEFINE_float("fll_upright", 0.0, "FLL: this fraction of the training crops
 flags.DEFINE_float("fll_mouth_cover", 0.0, "FLL: something held over the mouth (food, a cup, a "
                    "hand) on this fraction of the training examples (augment.mouth_cover; 0: "
                    "none, the paper's; docs/robustness.md).")
+flags.DEFINE_float("fll_shape_warp", 0.0, "FLL: the face given other proportions (a smooth warp "
+                   "of its region, the points moved with it) on this fraction of the training "
+                   "examples (augment.shape_warp; 0: none, the paper's; docs/robustness.md).")
 flags.DEFINE_float("fv_point_noise", 0.0, "FV: the jittered positives' points each moved on "
                    "their own by up to this fraction of the face box's side, as a localiser's "
                    "points miss (0: not at all, as before; at most 0.1; docs/robustness.md).")
@@ -87,8 +90,9 @@ RUN_FLAGS = ("model", "model_dir", "mode", "dataset", "manual_dir", "data_dir", 
              "steps_per_stage", "batch_size", "learning_rate", "lr_decay_steps", "seq_len",
              "init_from", "backbone", "freeze_backbone", "strategy", "input_size", "fll_input_size",
              "bt_context", "fll_context", "frame_step", "augment", "hard_conditions", "fll_loss",
-             "fll_box_jitter", "fll_fringe", "fll_upright", "fll_mouth_cover", "fv_point_noise",
-             "seed", "log_every", "checkpoint_every", "image_every", "eval_examples")
+             "fll_box_jitter", "fll_fringe", "fll_upright", "fll_mouth_cover", "fll_shape_warp",
+             "fv_point_noise", "seed", "log_every", "checkpoint_every", "image_every",
+             "eval_examples")
 
 
 def _fail(message, code=2):
@@ -129,7 +133,8 @@ def _write_run_files(model_dir, settings, steps):
            "learning_rate": FLAGS.learning_rate, "init_from": FLAGS.init_from,
            "freeze_backbone": FLAGS.freeze_backbone, "fll_box_jitter": FLAGS.fll_box_jitter,
            "fll_fringe": FLAGS.fll_fringe, "fll_upright": FLAGS.fll_upright,
-           "fll_mouth_cover": FLAGS.fll_mouth_cover, "fv_point_noise": FLAGS.fv_point_noise}
+           "fll_mouth_cover": FLAGS.fll_mouth_cover, "fll_shape_warp": FLAGS.fll_shape_warp,
+           "fv_point_noise": FLAGS.fv_point_noise}
     for name, text in (("flags.cfg", "\n".join(lines) + "\n"), ("run.json", json.dumps(run, indent=2))):
         tmp = os.path.join(model_dir, f".{name}.tmp")
         with open(tmp, "w") as f:
@@ -147,6 +152,8 @@ def main(argv):
     if not 0.0 <= FLAGS.fll_mouth_cover <= 1.0:
         _fail(f"--fll_mouth_cover {FLAGS.fll_mouth_cover}: a fraction of the examples, from 0 "
               "to 1")
+    if not 0.0 <= FLAGS.fll_shape_warp <= 1.0:
+        _fail(f"--fll_shape_warp {FLAGS.fll_shape_warp}: a fraction of the examples, from 0 to 1")
     if not 0.0 <= FLAGS.fv_point_noise <= 0.1:
         _fail(f"--fv_point_noise {FLAGS.fv_point_noise}: a fraction of the face box's side, "
               "from 0 to 0.1")
@@ -178,7 +185,7 @@ def main(argv):
             augment=FLAGS.augment, hard_conditions=FLAGS.hard_conditions,
             fll_loss=FLAGS.fll_loss, fll_box_jitter=box_jitter, fll_fringe=FLAGS.fll_fringe,
             fll_upright=FLAGS.fll_upright, fll_mouth_cover=FLAGS.fll_mouth_cover,
-            fv_point_noise=FLAGS.fv_point_noise)
+            fll_shape_warp=FLAGS.fll_shape_warp, fv_point_noise=FLAGS.fv_point_noise)
         steps = task.total_steps(FLAGS.steps, FLAGS.steps_per_stage)
         strategy = loop.make_strategy(FLAGS.strategy)
         config = loop.LoopConfig(

@@ -403,6 +403,44 @@ def test_fll_upright_probability_turns_that_fraction_of_the_crops():
     assert rolls(0.0).max() > 20.0
 
 
+def _shape_after_similarity(points):
+    """The points [N, 68, 2] with translation, scale and roll taken out (Procrustes)."""
+    centred = points - points.mean(axis=1, keepdims=True)
+    centred /= np.linalg.norm(centred, axis=(1, 2), keepdims=True)
+    reference = centred[0]
+    aligned = []
+    for shape in centred:
+        u, _, vt = np.linalg.svd(shape.T @ reference)
+        aligned.append(shape @ (u @ vt))
+    return np.stack(aligned), reference
+
+
+def test_fll_shape_warp_gives_other_proportions_with_the_dots_on_their_points():
+    """Probability 1: the crops' shapes differ from the same seed's without the warp by more than
+    a similarity, and the dots still sit on the crops' points as well as without it (the median
+    over the clear dots; a few dots are under the stills' strips or blurred either way)."""
+    source = tf.data.Dataset.from_tensor_slices(_turned_dots_source(4))
+
+    def batch(probability):
+        return next(iter(fll_pipeline.make_fll_dataset(
+            source, SETTINGS, 4, seed=6, repeat=False, shuffle_buffer=0,
+            shape_warp_probability=probability)))
+    (plain_crops, plain), (warped_crops, warped) = batch(0.0), batch(1.0)
+
+    def median_dot_error(crops, points):
+        return np.median(np.concatenate([
+            np.linalg.norm(synthetic.measure_dots(crop, p[APART]) - p[APART], axis=1)
+            for crop, p in zip(crops.numpy(), points.numpy())]))
+    assert median_dot_error(warped_crops, warped) < 0.1           # measured: 0.03
+    assert median_dot_error(warped_crops, plain) > 1.0
+    for before, after in zip(plain.numpy(), warped.numpy()):
+        shapes, _ = _shape_after_similarity(np.stack([before, after]))
+        side = np.ptp(before, axis=0).max()
+        # in units of the face's side: 0 for a similarity; the warp moves points by up to 5 %
+        assert np.abs(shapes[0] - shapes[1]).max() * np.linalg.norm(before - before.mean(0)) \
+            / side > 0.01
+
+
 def test_bt_hard_conditions_change_pixels_not_ground_truth():
     """The same seeds with and without hard conditions: the same motion and landmarks, and the
     frames of some sequences changed (occluded, darker or brighter, blurred) for all frames."""

@@ -515,6 +515,77 @@ def maybe_mouth_cover(example, seed, probability):
     return _maybe_salted(example, seed, probability, MOUTH_COVER_SALT, mouth_cover)
 
 
+# --- Face shape ----------------------------------------------------------------------------------
+
+SHAPE_WARP_NODES = 4         # moving control points per side of the face's region
+SHAPE_WARP_REGION = 1.6      # the region: the landmark box grown this many times about its centre
+SHAPE_WARP_STRENGTH = 0.05   # largest move of a control point, a fraction of the box's side
+SHAPE_WARP_ITERATIONS = 6    # fixed-point steps that move the points with the image
+SHAPE_WARP_SALT = 104        # the warp's seed, folded in: the other draws stay what they were
+
+
+def _sample_bilinear(image, xs, ys):
+    """float32 `image` [H, W, C] sampled at float positions `xs`, `ys` [h, w] (pixel centres on
+    integers; positions outside are clamped to the edge)."""
+    shape = tf.shape(image)
+    x0, y0 = tf.floor(xs), tf.floor(ys)
+    wx, wy = (xs - x0)[..., None], (ys - y0)[..., None]
+
+    def at(x, y):
+        x = tf.clip_by_value(tf.cast(x, tf.int32), 0, shape[1] - 1)
+        y = tf.clip_by_value(tf.cast(y, tf.int32), 0, shape[0] - 1)
+        return tf.gather_nd(image, tf.stack([y, x], axis=-1))
+
+    top = at(x0, y0) * (1 - wx) + at(x0 + 1, y0) * wx
+    bottom = at(x0, y0 + 1) * (1 - wx) + at(x0 + 1, y0 + 1) * wx
+    return top * (1 - wy) + bottom * wy
+
+
+def shape_warp(example, seed, strength=SHAPE_WARP_STRENGTH):
+    """Gives the face other proportions: a continuous warp of the region around it, its points moved
+    with it (not in the paper; `--fll_shape_warp`).
+
+    A grid of SHAPE_WARP_NODES x SHAPE_WARP_NODES control points inside the region (the landmark
+    box grown SHAPE_WARP_REGION times) each move by up to `strength` of the box's side; the
+    region's edge and everything outside stay put, and the moves are interpolated bilinearly in
+    between. The output pixel x shows the input at x + d(x); a point p goes to the q with
+    q + d(q) = p, found by fixed-point iteration: d's slope is at most 2 x `strength` x
+    (SHAPE_WARP_NODES + 1) / SHAPE_WARP_REGION, 0.31 at the defaults, so each step shrinks the
+    error at least three times.
+    """
+    image, points = example["image"], tf.cast(example["landmarks"], tf.float32)
+    box = landmark_box(points)
+    centre, side = _box_centre_size(box)
+    region_side = side * SHAPE_WARP_REGION
+    origin = centre - region_side / 2.0
+    spacing = region_side / (SHAPE_WARP_NODES + 1)
+    moves = tf.random.stateless_uniform([SHAPE_WARP_NODES, SHAPE_WARP_NODES, 2], seed,
+                                        -strength, strength) * side
+    grid = tf.pad(moves, [[1, 1], [1, 1], [0, 0]])      # the region's edge does not move
+
+    def displacement(xs, ys):
+        """d [..., 2] at image positions xs, ys (any shape)."""
+        gx, gy = (xs - origin[0]) / spacing, (ys - origin[1]) / spacing
+        shape = tf.shape(xs)
+        flat = _sample_bilinear(grid, tf.reshape(gx, [1, -1]), tf.reshape(gy, [1, -1]))
+        return tf.reshape(flat, tf.concat([shape, [2]], axis=0))
+
+    ys, xs = _pixel_grid(image)
+    d = displacement(xs, ys)
+    warped = _sample_bilinear(tf.cast(image, tf.float32), xs + d[..., 0], ys + d[..., 1])
+    moved = points
+    for _ in range(SHAPE_WARP_ITERATIONS):
+        moved = points - displacement(moved[:, 0], moved[:, 1])
+    return dict(example, image=_restore_dtype(warped, image.dtype), landmarks=moved,
+                box=landmark_box(moved))
+
+
+def maybe_shape_warp(example, seed, probability):
+    """`shape_warp` on `probability` of the examples (0: none), drawn from `seed` folded with
+    SHAPE_WARP_SALT, so that adding it leaves every other draw of the same seed as it was."""
+    return _maybe_salted(example, seed, probability, SHAPE_WARP_SALT, shape_warp)
+
+
 def hard_conditions(example, seed, occlude_probability=0.5, dark_probability=0.4,
                     blur_probability=0.3, low_resolution_probability=0.25,
                     fringe_probability=0.0):

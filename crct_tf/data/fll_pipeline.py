@@ -17,7 +17,7 @@ SALT = 1  # keeps FLL's random numbers apart from FV's and BT's on the same seed
 
 def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
                 box_jitter=(augment.BOX_SHIFT, augment.BOX_SCALE), fringe_probability=0.0,
-                upright_probability=0.0, mouth_cover_probability=0.0):
+                upright_probability=0.0, mouth_cover_probability=0.0, shape_warp_probability=0.0):
     """One training example from {image, landmarks}.
 
     Args:
@@ -36,6 +36,9 @@ def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
         paper, 0 by default.
       mouth_cover_probability: with `do_augment`, something held over the mouth on this
         fraction of the examples (`augment.mouth_cover`; not in the paper, 0 by default).
+      shape_warp_probability: with `do_augment`, the face given other proportions on this
+        fraction of the examples (`augment.shape_warp`, before anything is painted on it; not
+        in the paper, 0 by default).
 
     Returns:
       {"crop": float32 [S, S, 3] 0-255, "landmarks": float32 [68, 2] crop pixels,
@@ -44,6 +47,8 @@ def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
     """
     seeds = augment.split_seed(seed, 2)
     example = common.still_with_box(example, seeds[0], do_augment)
+    if do_augment:
+        example = augment.maybe_shape_warp(example, seeds[1], shape_warp_probability)
     if do_augment and hard_conditions:
         example = augment.hard_conditions(example, augment.split_seed(seeds[1], 2)[1])
     if do_augment:
@@ -90,7 +95,7 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
                      shuffle_buffer=common.DEFAULT_SHUFFLE_BUFFER, with_windows=False,
                      hard_conditions=False, box_jitter=(augment.BOX_SHIFT, augment.BOX_SCALE),
                      fringe_probability=0.0, upright_probability=0.0,
-                     mouth_cover_probability=0.0):
+                     mouth_cover_probability=0.0, shape_warp_probability=0.0):
     """Batches for FLL training.
 
     Args:
@@ -105,7 +110,7 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
       with_windows: also yield the crop windows [B, 4], to map points back with
         `cropping.points_from_crop`.
       hard_conditions, box_jitter, fringe_probability, upright_probability,
-        mouth_cover_probability: see `fll_example`.
+        mouth_cover_probability, shape_warp_probability: see `fll_example`.
 
     Returns:
       A dataset of (crops [B, S, S, 3] float32 0-255, landmarks [B, 68, 2] float32 crop pixels)
@@ -116,7 +121,8 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
     def example_fn(index, example_seed, example):
         del index
         out = fll_example(example, example_seed, settings, augment, hard_conditions, box_jitter,
-                          fringe_probability, upright_probability, mouth_cover_probability)
+                          fringe_probability, upright_probability, mouth_cover_probability,
+                          shape_warp_probability)
         if with_windows:
             return out["crop"], out["landmarks"], out["window"]
         return out["crop"], out["landmarks"]

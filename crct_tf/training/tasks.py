@@ -66,6 +66,8 @@ class Task:
         roll, as the tracker's with `CropSettings.fll_upright` (0: none, the paper's).
       fll_mouth_cover: FLL only: something held over the mouth on this fraction of the
         training examples (`augment.mouth_cover`; 0: none, the paper's).
+      fll_shape_warp: FLL only: the face given other proportions on this fraction of the
+        training examples (`augment.shape_warp`; 0: none, the paper's).
       fv_point_noise: FV only: the jittered positives' points each moved on their own by up to
         this fraction of the face box's side (`fv_pipeline.fv_example`; 0: not at all).
 
@@ -78,12 +80,13 @@ class Task:
     def __init__(self, settings, backbone_factory=None, *, seq_bt=2, freeze_backbone=False,
                  shared_backbone=None, sources=None, augment=True, hard_conditions=False,
                  fll_loss="l2", fll_box_jitter=None, fll_fringe=0.0, fll_upright=0.0,
-                 fll_mouth_cover=0.0, fv_point_noise=0.0):
+                 fll_mouth_cover=0.0, fll_shape_warp=0.0, fv_point_noise=0.0):
         self.settings = settings
         self.hard_conditions = hard_conditions
         self.fll_box_jitter = fll_box_jitter
         self.fll_fringe = fll_fringe
         self.fll_mouth_cover = fll_mouth_cover
+        self.fll_shape_warp = fll_shape_warp
         self.fv_point_noise = fv_point_noise
         self.fll_upright = fll_upright
         self.point_loss = losses.point_loss(fll_loss)
@@ -174,6 +177,7 @@ class FLLTask(Task):
                                              fringe_probability=self.fll_fringe,
                                              upright_probability=self.fll_upright,
                                              mouth_cover_probability=self.fll_mouth_cover,
+                                             shape_warp_probability=self.fll_shape_warp,
                                              **jitter)
 
     def loss(self, batch, global_batch_size, seq_len=None, seed=None, training=True):
