@@ -12,6 +12,7 @@ The stand-in networks have the sub-networks' signatures and run through the real
 """
 
 import csv
+import importlib.util
 import os
 import subprocess
 import sys
@@ -36,6 +37,14 @@ BRIGHT, DARK = 220, 40            # p(face) = 0.86 and 0.16
 H, W = 160, 240
 BOX = np.array([40.0, 60.0, 80.0, 100.0], np.float32)       # square, far from the borders
 STATE_SHAPE = (4, 8)
+
+
+def load_tool(name):
+    """tools/NAME.py as a module (the tools are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def unit_face():

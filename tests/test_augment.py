@@ -200,15 +200,19 @@ def test_mouth_cover_hides_the_mouth_not_the_eyes_or_brows():
         assert not at([0, 16]).any(), seed                      # the jaw's top ends
 
 
-def test_maybe_mouth_cover_has_its_own_seed():
-    """Off (0) it is the identity; at 1 it is `mouth_cover` on the salted seed."""
+@pytest.mark.parametrize("maybe, paint, salt", [
+    (augment.maybe_mouth_cover, augment.mouth_cover, augment.MOUTH_COVER_SALT),
+    (augment.maybe_shape_warp, augment.shape_warp, augment.SHAPE_WARP_SALT)])
+def test_maybe_augmentation_has_its_own_seed(maybe, paint, salt):
+    """Off (0) it is the identity; at 1 it is the augmentation on the salted seed."""
     example, _ = _mean_face_example()
     seed = tf.constant([4, 2], tf.int64)
-    assert augment.maybe_mouth_cover(example, seed, 0.0) is example
-    expected = augment.mouth_cover(example, augment.split_seed(
-        tf.random.experimental.stateless_fold_in(seed, augment.MOUTH_COVER_SALT), 2)[1])
-    np.testing.assert_array_equal(augment.maybe_mouth_cover(example, seed, 1.0)["image"],
-                                  expected["image"])
+    assert maybe(example, seed, 0.0) is example
+    expected = paint(example, augment.split_seed(
+        tf.random.experimental.stateless_fold_in(seed, salt), 2)[1])
+    out = maybe(example, seed, 1.0)
+    np.testing.assert_array_equal(out["image"], expected["image"])
+    np.testing.assert_array_equal(out["landmarks"], expected["landmarks"])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -227,17 +231,6 @@ def test_shape_warp_moves_the_dots_and_the_points_together(seed):
     assert np.median(error) < 0.1 and error.max() < 0.5, error
     np.testing.assert_allclose(out["box"], augment.landmark_box(moved))
     np.testing.assert_array_equal(out["image"].numpy()[:5], example["image"].numpy()[:5])
-
-
-def test_maybe_shape_warp_has_its_own_seed():
-    """Off (0) it is the identity; at 1 it is `shape_warp` on the salted seed."""
-    example = dot_example()
-    seed = tf.constant([4, 2], tf.int64)
-    assert augment.maybe_shape_warp(example, seed, 0.0) is example
-    expected = augment.shape_warp(example, augment.split_seed(
-        tf.random.experimental.stateless_fold_in(seed, augment.SHAPE_WARP_SALT), 2)[1])
-    np.testing.assert_array_equal(augment.maybe_shape_warp(example, seed, 1.0)["landmarks"],
-                                  expected["landmarks"])
 
 
 def test_hard_conditions_fringe_leaves_the_other_draws_as_they_were():

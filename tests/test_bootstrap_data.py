@@ -14,7 +14,8 @@ from crct_tf.tracking import detection
 from crct_tf.geometry import landmarks as lm
 from crct_tf.datasets import crct_bootstrap
 
-TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
+from helpers import load_tool
+
 PHOTOS_PER_SPLIT = {"train": 93, "val": 25}  # the facenet_photos asset
 
 
@@ -29,11 +30,6 @@ def examples(facenet_photos):
             for split in crct_bootstrap.SPLITS}
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(TOOLS, name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_label_file_names_its_teacher_and_counts(labels):

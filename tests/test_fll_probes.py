@@ -1,20 +1,13 @@
 """tools/fll_probes.py: the ridge correction's fit and the averaged views' mapping back."""
 
-import importlib.util
-import os
-
 import numpy as np
 import tensorflow as tf
 
-from helpers import REPO
+from helpers import load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        "fll_probes", os.path.join(REPO, "tools", "fll_probes.py"))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool("fll_probes")
 
 
 def test_ridge_correction_recovers_a_linear_miss_and_shrinks_with_strength():

@@ -425,7 +425,7 @@ def test_fll_shape_warp_gives_other_proportions_with_the_dots_on_their_points():
         return next(iter(fll_pipeline.make_fll_dataset(
             source, SETTINGS, 4, seed=6, repeat=False, shuffle_buffer=0,
             shape_warp_probability=probability)))
-    (plain_crops, plain), (warped_crops, warped) = batch(0.0), batch(1.0)
+    (_, plain), (warped_crops, warped) = batch(0.0), batch(1.0)
 
     def median_dot_error(crops, points):
         return np.median(np.concatenate([

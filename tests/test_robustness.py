@@ -5,12 +5,10 @@ The sequences are real: a bootstrap `val` photo (never trained on) with its teac
 landmarks, moved, blurred, dimmed and partly hidden; the ground truth moves with it.
 """
 
-import os
-
 import numpy as np
 import pytest
 
-from helpers import REPO
+from helpers import load_tool
 
 from crct_tf.evaluation import robustness
 from crct_tf.evaluation.robustness import Occlusion, SequenceSpec
@@ -40,11 +38,7 @@ def runtime():
 
 
 def _tool(name):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", f"{name}.py"))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool(name)
 
 
 def test_sequences_are_deterministic_and_keep_points_on_the_face(val_examples):

@@ -1,24 +1,19 @@
 """tools/seed_run_from_bundle.py: a run seeded from the bundled weights, and `--backbone_from`,
 which takes the backbone from another run (BT refitted on a new FLL's backbone)."""
 
-import importlib.util
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import REPO
+from helpers import load_tool
 
 from crct_tf.training import loop, run_setup, tasks
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        "seed_run_from_bundle", os.path.join(REPO, "tools", "seed_run_from_bundle.py"))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool("seed_run_from_bundle")
 
 
 def test_backbone_from_a_folder_without_checkpoints_is_one_clear_error(tmp_path):
