@@ -570,9 +570,24 @@ def shape_warp(example, seed, strength=SHAPE_WARP_STRENGTH):
         flat = _sample_bilinear(grid, tf.reshape(gx, [1, -1]), tf.reshape(gy, [1, -1]))
         return tf.reshape(flat, tf.concat([shape, [2]], axis=0))
 
-    ys, xs = _pixel_grid(image)
+    # Only the region's pixels move: resample its bounding rectangle, keep the rest as it is.
+    pixels = tf.cast(image, tf.float32)
+    size = tf.shape(image)
+
+    def pixel_range(axis):
+        """[first, end) of the region's pixels along x (0) or y (1), inside the image."""
+        limit = tf.cast(size[1 - axis], tf.float32)
+        first = tf.clip_by_value(tf.floor(origin[axis]), 0.0, limit)
+        end = tf.clip_by_value(tf.math.ceil(origin[axis] + region_side) + 1.0, 0.0, limit)
+        return tf.cast(first, tf.int32), tf.cast(end, tf.int32)
+
+    (x0, x1), (y0, y1) = pixel_range(0), pixel_range(1)
+    ys, xs = tf.meshgrid(tf.range(y0, y1, dtype=tf.float32), tf.range(x0, x1, dtype=tf.float32),
+                         indexing="ij")
     d = displacement(xs, ys)
-    warped = _sample_bilinear(tf.cast(image, tf.float32), xs + d[..., 0], ys + d[..., 1])
+    patch = _sample_bilinear(pixels, xs + d[..., 0], ys + d[..., 1])
+    band = tf.concat([pixels[y0:y1, :x0], patch, pixels[y0:y1, x1:]], axis=1)
+    warped = tf.concat([pixels[:y0], band, pixels[y1:]], axis=0)
     moved = points
     for _ in range(SHAPE_WARP_ITERATIONS):
         moved = points - displacement(moved[:, 0], moved[:, 1])
