@@ -73,8 +73,8 @@ flags.DEFINE_float("fll_upright", 0.0, "FLL: this fraction of the training crops
 flags.DEFINE_float("fll_mouth_cover", 0.0, "FLL: something held over the mouth (food, a cup, a "
                    "hand) on this fraction of the training examples (augment.mouth_cover; 0: "
                    "none, the paper's; docs/robustness.md).")
-flags.DEFINE_float("fll_shape_warp", 0.0, "FLL: the face given other proportions (a smooth warp "
-                   "of its region, the points moved with it) on this fraction of the training "
+flags.DEFINE_float("fll_shape_warp", 0.0, "FLL: the face given other proportions (a continuous "
+                   "warp of its region, the points moved with it) on this fraction of the training "
                    "examples (augment.shape_warp; 0: none, the paper's; docs/robustness.md).")
 flags.DEFINE_float("fv_point_noise", 0.0, "FV: the jittered positives' points each moved on "
                    "their own by up to this fraction of the face box's side, as a localiser's "
@@ -145,15 +145,9 @@ def _write_run_files(model_dir, settings, steps):
 def main(argv):
     del argv
     box_jitter = _box_jitter(FLAGS.fll_box_jitter)
-    if not 0.0 <= FLAGS.fll_fringe <= 1.0:
-        _fail(f"--fll_fringe {FLAGS.fll_fringe}: a fraction of the examples, from 0 to 1")
-    if not 0.0 <= FLAGS.fll_upright <= 1.0:
-        _fail(f"--fll_upright {FLAGS.fll_upright}: a fraction of the examples, from 0 to 1")
-    if not 0.0 <= FLAGS.fll_mouth_cover <= 1.0:
-        _fail(f"--fll_mouth_cover {FLAGS.fll_mouth_cover}: a fraction of the examples, from 0 "
-              "to 1")
-    if not 0.0 <= FLAGS.fll_shape_warp <= 1.0:
-        _fail(f"--fll_shape_warp {FLAGS.fll_shape_warp}: a fraction of the examples, from 0 to 1")
+    for name in ("fll_fringe", "fll_upright", "fll_mouth_cover", "fll_shape_warp"):
+        if not 0.0 <= FLAGS[name].value <= 1.0:
+            _fail(f"--{name} {FLAGS[name].value}: a fraction of the examples, from 0 to 1")
     if not 0.0 <= FLAGS.fv_point_noise <= 0.1:
         _fail(f"--fv_point_noise {FLAGS.fv_point_noise}: a fraction of the face box's side, "
               "from 0 to 0.1")
