@@ -149,6 +149,18 @@ def test_tracker_detector_finds_the_face_behind_tinted_glasses(val_examples):
     assert x0 < truth[:, 0].mean() < x1 and y0 < truth[:, 1].mean() < y1     # on the face
 
 
+def test_human_label_check_and_multi_face_name_a_folder_that_is_not_weights(tmp_path, capsys):
+    """Weights that are not a bundle: one line naming the folder, exit code 2, no traceback."""
+    from crct_tf.evaluation import multi_face
+    not_weights = tmp_path / "not_weights"
+    not_weights.mkdir()
+    for main in (_tool("human_label_check").main, multi_face.main):
+        assert main(["--weights", str(not_weights)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(not_weights) in err, err
+        assert "manifest.json" in err and "Traceback" not in err
+
+
 @pytest.mark.slow
 def test_bundled_tracker_against_human_labels():
     """The five 300-W photos with human-made points (`human_300w` asset, fetched by pip): every

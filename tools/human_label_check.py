@@ -61,14 +61,15 @@ def main(argv=None):
                         help="FLL's crop turned upright by BT's roll (default: the weights' own)")
     args = parser.parse_args(argv)
     from crct_tf.evaluation import robustness
-    from crct_tf.tracking.runtime import flag_on_off, load_runtime
+    from crct_tf.tracking.runtime import RuntimeLoadError, flag_on_off, load_runtime
     from crct_tf.tracking.tracker import default_detector
     try:
-        photos = load_photos()
         runtime = load_runtime(args.weights, runtime=args.runtime,
                                fll_flip=flag_on_off(args.fll_flip),
                                fll_upright=flag_on_off(args.fll_upright))
-    except (assets.AssetError, lm.PtsError, DatasetError, OSError, ValueError) as e:
+        photos = load_photos()
+    except (assets.AssetError, lm.PtsError, DatasetError, OSError, ValueError,
+            RuntimeLoadError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     detect = default_detector()

@@ -602,7 +602,12 @@ def main(argv=None):
         sys.stderr.write(f"multi_face: error: --parts of {', '.join(PARTS)}; --faces between 1 "
                          f"and {len(ROW)}\n")
         return 2
-    run(args.weights, args.out, parts, faces, args.video)
+    from crct_tf.tracking.runtime import RuntimeLoadError
+    try:
+        run(args.weights, args.out, parts, faces, args.video)
+    except RuntimeLoadError as error:
+        sys.stderr.write(f"multi_face: error: {error}\n")
+        return 2
     return 0
 
 
