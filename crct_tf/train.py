@@ -76,6 +76,9 @@ flags.DEFINE_float("fll_mouth_cover", 0.0, "FLL: something held over the mouth (
 flags.DEFINE_float("fll_shape_warp", 0.0, "FLL: the face given other proportions (a continuous "
                    "warp of its region, the points moved with it) on this fraction of the training "
                    "examples (augment.shape_warp; 0: none, the paper's; docs/robustness.md).")
+flags.DEFINE_integer("fll_shape_warp_nodes", 4, "FLL: the shape warp's control points a side (4: "
+                     "the face's proportions; 8: the mouth, each brow and each eye move on their "
+                     "own too, as in expressions; at most 12).")
 flags.DEFINE_float("fv_point_noise", 0.0, "FV: the jittered positives' points each moved on "
                    "their own by up to this fraction of the face box's side, as a localiser's "
                    "points miss (0: not at all, as before; at most 0.1; docs/robustness.md).")
@@ -91,7 +94,7 @@ RUN_FLAGS = ("model", "model_dir", "mode", "dataset", "manual_dir", "data_dir", 
              "init_from", "backbone", "freeze_backbone", "strategy", "input_size", "fll_input_size",
              "bt_context", "fll_context", "frame_step", "augment", "hard_conditions", "fll_loss",
              "fll_box_jitter", "fll_fringe", "fll_upright", "fll_mouth_cover", "fll_shape_warp",
-             "fv_point_noise", "seed", "log_every", "checkpoint_every", "image_every",
+             "fll_shape_warp_nodes", "fv_point_noise", "seed", "log_every", "checkpoint_every", "image_every",
              "eval_examples")
 
 
@@ -134,6 +137,7 @@ def _write_run_files(model_dir, settings, steps):
            "freeze_backbone": FLAGS.freeze_backbone, "fll_box_jitter": FLAGS.fll_box_jitter,
            "fll_fringe": FLAGS.fll_fringe, "fll_upright": FLAGS.fll_upright,
            "fll_mouth_cover": FLAGS.fll_mouth_cover, "fll_shape_warp": FLAGS.fll_shape_warp,
+           "fll_shape_warp_nodes": FLAGS.fll_shape_warp_nodes,
            "fv_point_noise": FLAGS.fv_point_noise}
     for name, text in (("flags.cfg", "\n".join(lines) + "\n"), ("run.json", json.dumps(run, indent=2))):
         tmp = os.path.join(model_dir, f".{name}.tmp")
@@ -157,7 +161,13 @@ def main(argv):
     from crct_tf import assets
     from crct_tf.weights import bundle
     from crct_tf.geometry.crop_settings import CropSettings
+    from crct_tf.data import augment
     from crct_tf.training import inputs, loop, run_setup, tasks
+
+    try:
+        augment.shape_warp_steps(nodes=FLAGS.fll_shape_warp_nodes)
+    except ValueError as error:
+        _fail(f"--fll_shape_warp_nodes {FLAGS.fll_shape_warp_nodes}: {error}")
 
     if FLAGS.mode == "eval" and not FLAGS.model_dir:
         _fail("--mode=eval needs --model_dir, the run to evaluate")
@@ -179,7 +189,8 @@ def main(argv):
             augment=FLAGS.augment, hard_conditions=FLAGS.hard_conditions,
             fll_loss=FLAGS.fll_loss, fll_box_jitter=box_jitter, fll_fringe=FLAGS.fll_fringe,
             fll_upright=FLAGS.fll_upright, fll_mouth_cover=FLAGS.fll_mouth_cover,
-            fll_shape_warp=FLAGS.fll_shape_warp, fv_point_noise=FLAGS.fv_point_noise)
+            fll_shape_warp=FLAGS.fll_shape_warp, fll_shape_warp_nodes=FLAGS.fll_shape_warp_nodes,
+            fv_point_noise=FLAGS.fv_point_noise)
         steps = task.total_steps(FLAGS.steps, FLAGS.steps_per_stage)
         strategy = loop.make_strategy(FLAGS.strategy)
         config = loop.LoopConfig(

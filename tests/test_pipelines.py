@@ -418,20 +418,24 @@ def _shape_after_similarity(points):
 def test_fll_shape_warp_gives_other_proportions_with_the_dots_on_their_points():
     """Probability 1: the crops' shapes differ from the same seed's without the warp by more than
     a similarity, and the dots still sit on the crops' points as well as without it (the median
-    over the clear dots; a few dots are under the stills' strips or blurred either way)."""
+    over the clear dots; a few dots are under the stills' strips or blurred either way); on the
+    default grid and on a finer one."""
     source = tf.data.Dataset.from_tensor_slices(_turned_dots_source(4))
 
-    def batch(probability):
+    def batch(probability, nodes=4):
         return next(iter(fll_pipeline.make_fll_dataset(
             source, SETTINGS, 4, seed=6, repeat=False, shuffle_buffer=0,
-            shape_warp_probability=probability)))
+            shape_warp_probability=probability, shape_warp_nodes=nodes)))
     (_, plain), (warped_crops, warped) = batch(0.0), batch(1.0)
+    fine_crops, fine = batch(1.0, nodes=8)             # the finer grid reaches the warp
+    assert np.abs(fine.numpy() - warped.numpy()).max() > 1.0
 
     def median_dot_error(crops, points):
         return np.median(np.concatenate([
             np.linalg.norm(synthetic.measure_dots(crop, p[APART]) - p[APART], axis=1)
             for crop, p in zip(crops.numpy(), points.numpy())]))
     assert median_dot_error(warped_crops, warped) < 0.1           # measured: 0.03
+    assert median_dot_error(fine_crops, fine) < 0.1
     assert median_dot_error(warped_crops, plain) > 1.0
     for before, after in zip(plain.numpy(), warped.numpy()):
         shapes, _ = _shape_after_similarity(np.stack([before, after]))

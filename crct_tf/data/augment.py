@@ -520,8 +520,23 @@ def maybe_mouth_cover(example, seed, probability):
 SHAPE_WARP_NODES = 4         # moving control points per side of the face's region
 SHAPE_WARP_REGION = 1.6      # the region: the landmark box grown this many times about its centre
 SHAPE_WARP_STRENGTH = 0.05   # largest move of a control point, a fraction of the box's side
-SHAPE_WARP_ITERATIONS = 6    # fixed-point steps that move the points with the image
+SHAPE_WARP_ITERATIONS = 6    # fewest fixed-point steps that move the points with the image
+SHAPE_WARP_RESIDUAL = 0.01   # the steps leave at most this fraction of the largest move
 SHAPE_WARP_SALT = 104        # the warp's seed, folded in: the other draws stay what they were
+
+
+def shape_warp_steps(strength=SHAPE_WARP_STRENGTH, nodes=SHAPE_WARP_NODES):
+    """Fixed-point steps for a warp of `nodes` control points a side moved by up to `strength`:
+    the warp's slope bounds each step's shrink of the error. ValueError where the slope reaches 1,
+    as the warp could then fold the image over itself."""
+    if nodes < 1:
+        raise ValueError(f"a shape warp needs at least 1 control point a side, not {nodes}")
+    slope = 2.0 * strength * (nodes + 1) / SHAPE_WARP_REGION
+    if not 0.0 < slope < 1.0:
+        raise ValueError(f"a shape warp of {nodes} control points a side moved by up to {strength} "
+                         "of the face's side would fold the image: fewer points or smaller moves")
+    return max(SHAPE_WARP_ITERATIONS,
+               math.ceil(math.log(SHAPE_WARP_RESIDUAL) / math.log(slope)))
 
 
 def _sample_bilinear(image, xs, ys):
@@ -541,26 +556,28 @@ def _sample_bilinear(image, xs, ys):
     return top * (1 - wy) + bottom * wy
 
 
-def shape_warp(example, seed, strength=SHAPE_WARP_STRENGTH):
+def shape_warp(example, seed, strength=SHAPE_WARP_STRENGTH, nodes=SHAPE_WARP_NODES):
     """Gives the face other proportions: a continuous warp of the region around it, its points moved
     with it (not in the paper; `--fll_shape_warp`).
 
-    A grid of SHAPE_WARP_NODES x SHAPE_WARP_NODES control points inside the region (the landmark
-    box grown SHAPE_WARP_REGION times) each move by up to `strength` of the box's side; the
-    region's edge and everything outside stay put, and the moves are interpolated bilinearly in
-    between. The output pixel x shows the input at x + d(x); a point p goes to the q with
-    q + d(q) = p, found by fixed-point iteration: d's slope is at most 2 x `strength` x
-    (SHAPE_WARP_NODES + 1) / SHAPE_WARP_REGION, 0.31 at the defaults, so each step shrinks the
-    error at least three times.
+    A grid of `nodes` x `nodes` control points inside the region (the landmark box grown
+    SHAPE_WARP_REGION times) each move by up to `strength` of the box's side; the region's edge
+    and everything outside stay put, and the moves are interpolated bilinearly in between. The
+    default 4 moves whole parts of the face (proportions); a finer grid, 8 say, also moves the
+    mouth, each brow and each eye on their own (expressions; `--fll_shape_warp_nodes`). The
+    output pixel x shows the input at x + d(x); a point p goes to the q with q + d(q) = p, found
+    by fixed-point iteration: d's slope is at most 2 x `strength` x (`nodes` + 1) /
+    SHAPE_WARP_REGION (0.31 at the defaults, 0.56 with 8 nodes), which bounds each step's shrink
+    of the error (`shape_warp_steps`).
     """
+    steps = shape_warp_steps(strength, nodes)
     image, points = example["image"], tf.cast(example["landmarks"], tf.float32)
     box = landmark_box(points)
     centre, side = _box_centre_size(box)
     region_side = side * SHAPE_WARP_REGION
     origin = centre - region_side / 2.0
-    spacing = region_side / (SHAPE_WARP_NODES + 1)
-    moves = tf.random.stateless_uniform([SHAPE_WARP_NODES, SHAPE_WARP_NODES, 2], seed,
-                                        -strength, strength) * side
+    spacing = region_side / (nodes + 1)
+    moves = tf.random.stateless_uniform([nodes, nodes, 2], seed, -strength, strength) * side
     grid = tf.pad(moves, [[1, 1], [1, 1], [0, 0]])      # the region's edge does not move
 
     def displacement(xs, ys):
@@ -589,16 +606,18 @@ def shape_warp(example, seed, strength=SHAPE_WARP_STRENGTH):
     band = tf.concat([pixels[y0:y1, :x0], patch, pixels[y0:y1, x1:]], axis=1)
     warped = tf.concat([pixels[:y0], band, pixels[y1:]], axis=0)
     moved = points
-    for _ in range(SHAPE_WARP_ITERATIONS):
+    for _ in range(steps):
         moved = points - displacement(moved[:, 0], moved[:, 1])
     return dict(example, image=_restore_dtype(warped, image.dtype), landmarks=moved,
                 box=landmark_box(moved))
 
 
-def maybe_shape_warp(example, seed, probability):
-    """`shape_warp` on `probability` of the examples (0: none), drawn from `seed` folded with
-    SHAPE_WARP_SALT, so that adding it leaves every other draw of the same seed as it was."""
-    return _maybe_salted(example, seed, probability, SHAPE_WARP_SALT, shape_warp)
+def maybe_shape_warp(example, seed, probability, nodes=SHAPE_WARP_NODES):
+    """`shape_warp` (of `nodes` control points a side) on `probability` of the examples (0: none),
+    drawn from `seed` folded with SHAPE_WARP_SALT, so that adding it leaves every other draw of
+    the same seed as it was."""
+    return _maybe_salted(example, seed, probability, SHAPE_WARP_SALT,
+                         lambda example, seed: shape_warp(example, seed, nodes=nodes))
 
 
 def hard_conditions(example, seed, occlude_probability=0.5, dark_probability=0.4,

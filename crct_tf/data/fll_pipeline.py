@@ -17,7 +17,8 @@ SALT = 1  # keeps FLL's random numbers apart from FV's and BT's on the same seed
 
 def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
                 box_jitter=(augment.BOX_SHIFT, augment.BOX_SCALE), fringe_probability=0.0,
-                upright_probability=0.0, mouth_cover_probability=0.0, shape_warp_probability=0.0):
+                upright_probability=0.0, mouth_cover_probability=0.0, shape_warp_probability=0.0,
+                shape_warp_nodes=augment.SHAPE_WARP_NODES):
     """One training example from {image, landmarks}.
 
     Args:
@@ -39,6 +40,8 @@ def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
       shape_warp_probability: with `do_augment`, the face given other proportions on this
         fraction of the examples (`augment.shape_warp`, before anything is painted on it; not
         in the paper, 0 by default).
+      shape_warp_nodes: the shape warp's control points a side (4: proportions; more, finer
+        moves such as expressions).
 
     Returns:
       {"crop": float32 [S, S, 3] 0-255, "landmarks": float32 [68, 2] crop pixels,
@@ -48,7 +51,8 @@ def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
     seeds = augment.split_seed(seed, 2)
     example = common.still_with_box(example, seeds[0], do_augment)
     if do_augment:
-        example = augment.maybe_shape_warp(example, seeds[1], shape_warp_probability)
+        example = augment.maybe_shape_warp(example, seeds[1], shape_warp_probability,
+                                           shape_warp_nodes)
     if do_augment and hard_conditions:
         example = augment.hard_conditions(example, augment.split_seed(seeds[1], 2)[1])
     if do_augment:
@@ -95,7 +99,8 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
                      shuffle_buffer=common.DEFAULT_SHUFFLE_BUFFER, with_windows=False,
                      hard_conditions=False, box_jitter=(augment.BOX_SHIFT, augment.BOX_SCALE),
                      fringe_probability=0.0, upright_probability=0.0,
-                     mouth_cover_probability=0.0, shape_warp_probability=0.0):
+                     mouth_cover_probability=0.0, shape_warp_probability=0.0,
+                     shape_warp_nodes=augment.SHAPE_WARP_NODES):
     """Batches for FLL training.
 
     Args:
@@ -110,7 +115,7 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
       with_windows: also yield the crop windows [B, 4], to map points back with
         `cropping.points_from_crop`.
       hard_conditions, box_jitter, fringe_probability, upright_probability,
-        mouth_cover_probability, shape_warp_probability: see `fll_example`.
+        mouth_cover_probability, shape_warp_probability, shape_warp_nodes: see `fll_example`.
 
     Returns:
       A dataset of (crops [B, S, S, 3] float32 0-255, landmarks [B, 68, 2] float32 crop pixels)
@@ -122,7 +127,7 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
         del index
         out = fll_example(example, example_seed, settings, augment, hard_conditions, box_jitter,
                           fringe_probability, upright_probability, mouth_cover_probability,
-                          shape_warp_probability)
+                          shape_warp_probability, shape_warp_nodes)
         if with_windows:
             return out["crop"], out["landmarks"], out["window"]
         return out["crop"], out["landmarks"]

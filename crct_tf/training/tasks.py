@@ -68,6 +68,8 @@ class Task:
         training examples (`augment.mouth_cover`; 0: none, the paper's).
       fll_shape_warp: FLL only: the face given other proportions on this fraction of the
         training examples (`augment.shape_warp`; 0: none, the paper's).
+      fll_shape_warp_nodes: FLL only: the shape warp's control points a side (None:
+        `augment.SHAPE_WARP_NODES`, 4; more also move the mouth, brows and eyes on their own).
       fv_point_noise: FV only: the jittered positives' points each moved on their own by up to
         this fraction of the face box's side (`fv_pipeline.fv_example`; 0: not at all).
 
@@ -80,13 +82,15 @@ class Task:
     def __init__(self, settings, backbone_factory=None, *, seq_bt=2, freeze_backbone=False,
                  shared_backbone=None, sources=None, augment=True, hard_conditions=False,
                  fll_loss="l2", fll_box_jitter=None, fll_fringe=0.0, fll_upright=0.0,
-                 fll_mouth_cover=0.0, fll_shape_warp=0.0, fv_point_noise=0.0):
+                 fll_mouth_cover=0.0, fll_shape_warp=0.0, fll_shape_warp_nodes=None,
+                 fv_point_noise=0.0):
         self.settings = settings
         self.hard_conditions = hard_conditions
         self.fll_box_jitter = fll_box_jitter
         self.fll_fringe = fll_fringe
         self.fll_mouth_cover = fll_mouth_cover
         self.fll_shape_warp = fll_shape_warp
+        self.fll_shape_warp_nodes = fll_shape_warp_nodes
         self.fv_point_noise = fv_point_noise
         self.fll_upright = fll_upright
         self.point_loss = losses.point_loss(fll_loss)
@@ -170,7 +174,9 @@ class FLLTask(Task):
 
     def build_inputs(self, batch_size, seed, seq_len=None, first_example=0):
         from crct_tf.data import fll_pipeline
-        jitter = {"box_jitter": tuple(self.fll_box_jitter)} if self.fll_box_jitter else {}
+        options = {"box_jitter": tuple(self.fll_box_jitter)} if self.fll_box_jitter else {}
+        if self.fll_shape_warp_nodes:
+            options["shape_warp_nodes"] = self.fll_shape_warp_nodes
         return fll_pipeline.make_fll_dataset(self._examples(), self.settings, batch_size,
                                              inputs.run_seed(seed, first_example), self.augment,
                                              hard_conditions=self.hard_conditions,
@@ -178,7 +184,7 @@ class FLLTask(Task):
                                              upright_probability=self.fll_upright,
                                              mouth_cover_probability=self.fll_mouth_cover,
                                              shape_warp_probability=self.fll_shape_warp,
-                                             **jitter)
+                                             **options)
 
     def loss(self, batch, global_batch_size, seq_len=None, seed=None, training=True):
         crops, target = batch
