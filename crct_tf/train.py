@@ -94,8 +94,8 @@ RUN_FLAGS = ("model", "model_dir", "mode", "dataset", "manual_dir", "data_dir", 
              "init_from", "backbone", "freeze_backbone", "strategy", "input_size", "fll_input_size",
              "bt_context", "fll_context", "frame_step", "augment", "hard_conditions", "fll_loss",
              "fll_box_jitter", "fll_fringe", "fll_upright", "fll_mouth_cover", "fll_shape_warp",
-             "fll_shape_warp_nodes", "fv_point_noise", "seed", "log_every", "checkpoint_every", "image_every",
-             "eval_examples")
+             "fll_shape_warp_nodes", "fv_point_noise", "seed", "log_every", "checkpoint_every",
+             "image_every", "eval_examples")
 
 
 def _fail(message, code=2):

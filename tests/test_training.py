@@ -92,6 +92,20 @@ def test_data_that_runs_out_is_a_clear_error(tmp_path):
                    dataset_fn=too_little)
 
 
+def test_fll_task_passes_the_shape_warp_grid_to_its_inputs():
+    """`fll_shape_warp_nodes` reaches the warp: the same seed's points differ between the default
+    grid (None or 4, the same) and the finer one."""
+    from crct_tf.training import inputs
+
+    def points(nodes):
+        task = tiny_task("fll", sources=inputs.SourceSpec(["synthetic"], [], None, "train"),
+                         fll_shape_warp=1.0, fll_shape_warp_nodes=nodes)
+        return next(iter(task.build_inputs(2, seed=3)))[1].numpy()
+    default = points(None)
+    np.testing.assert_array_equal(default, points(4))
+    assert np.abs(points(8) - default).max() > 1.0
+
+
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
     cases = [(("--dataset=nope",), "error: --dataset nope: unknown"),
              (("--dataset=ibug300w",), "--manual_dir"),

@@ -173,10 +173,8 @@ class FLLTask(Task):
         return self.model
 
     def build_inputs(self, batch_size, seed, seq_len=None, first_example=0):
-        from crct_tf.data import fll_pipeline
-        options = {"box_jitter": tuple(self.fll_box_jitter)} if self.fll_box_jitter else {}
-        if self.fll_shape_warp_nodes:
-            options["shape_warp_nodes"] = self.fll_shape_warp_nodes
+        from crct_tf.data import augment, fll_pipeline
+        jitter = {"box_jitter": tuple(self.fll_box_jitter)} if self.fll_box_jitter else {}
         return fll_pipeline.make_fll_dataset(self._examples(), self.settings, batch_size,
                                              inputs.run_seed(seed, first_example), self.augment,
                                              hard_conditions=self.hard_conditions,
@@ -184,7 +182,9 @@ class FLLTask(Task):
                                              upright_probability=self.fll_upright,
                                              mouth_cover_probability=self.fll_mouth_cover,
                                              shape_warp_probability=self.fll_shape_warp,
-                                             **options)
+                                             shape_warp_nodes=(self.fll_shape_warp_nodes
+                                                               or augment.SHAPE_WARP_NODES),
+                                             **jitter)
 
     def loss(self, batch, global_batch_size, seq_len=None, seed=None, training=True):
         crops, target = batch
