@@ -219,6 +219,15 @@ def test_fll_on_jittered_true_boxes(runtime, val_examples):
     assert np.all(np.abs(sizes / size - 1) <= 0.05 + 1e-5) and sizes.std() > 0.01 * size
     errors = tool.photo_errors(runtime.steps, val_examples[:3], trials=2, seed=0)
     assert errors.shape == (6,) and np.median(errors) < 0.025, errors
+    # `--regions`: per-point errors whose row means are the NME of the evaluation's metric.
+    from crct_tf.evaluation import metrics
+    point_errors = tool.photo_point_errors(runtime.steps, val_examples[:1], trials=1, seed=5)
+    box = tool.jittered_boxes(truth.astype(np.float32), 1, np.random.default_rng(5))[0]
+    points = np.asarray(runtime.steps.fll_step(val_examples[0]["image"], box[None])["landmarks"])
+    assert point_errors[0].mean() == pytest.approx(metrics.nme_box_diagonal(points[0], truth))
+    means = tool.region_means(point_errors)
+    assert list(means) == ["contour", "eyebrows", "nose", "eyes", "mouth"]
+    assert means["mouth"] == pytest.approx(point_errors[0, 48:].mean())
 
 
 def test_fll_on_turned_photos_with_the_upright_crop(runtime, val_examples):

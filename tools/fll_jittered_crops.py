@@ -2,6 +2,7 @@ r"""FLL alone, as the tracker runs it, on crops of the true landmark box jittere
 
     python tools/fll_jittered_crops.py [--weights DIR] [--trials 4] [--seed 0]
     python tools/fll_jittered_crops.py --turn=-30,-15,0,15,30 [--upright]
+    python tools/fll_jittered_crops.py --regions      # also the mean point error per region
 
 For each photo of the bootstrap `val` split (25 photos, teacher labels) and of `human_300w`
 (5 photos, people's points): `--trials` boxes, each the true landmark box with its centre moved
@@ -80,23 +81,38 @@ def upright_points(steps, image, truth, box, rng):
                                             s.fll_size)
 
 
-def photo_errors(steps, examples, trials, seed, degrees=0.0, upright=False):
-    """NME (box diagonal) of FLL's points for every jittered box of every (turned) photo."""
+def photo_point_errors(steps, examples, trials, seed, degrees=0.0, upright=False):
+    """[boxes, 68]: each of FLL's points' distance to the truth over the truth's box diagonal,
+    for every jittered box of every (turned) photo; a row's mean is its NME (box diagonal)."""
     import numpy as np
 
-    from crct_tf.evaluation import metrics
+    from crct_tf.geometry import landmarks as lm
     rng = np.random.default_rng(seed)
     errors = []
     for example in examples:
         image, truth = turned_photo(example, degrees) if degrees else \
             (example["image"], example["landmarks"].astype(np.float32))
+        diagonal = lm.box_diagonal(lm.box_from_landmarks(truth.astype(np.float64)))
         for box in jittered_boxes(truth, trials, rng):
             if upright:
                 points = upright_points(steps, image, truth, box, rng)
             else:
                 points = np.asarray(steps.fll_step(image, box[None])["landmarks"])[0]
-            errors.append(float(metrics.nme_box_diagonal(points, truth)))
-    return np.array(errors)
+            errors.append(np.linalg.norm(np.asarray(points, np.float64) - truth, axis=-1)
+                          / diagonal)
+    return np.array(errors).reshape(-1, lm.NUM_LANDMARKS)
+
+
+def photo_errors(steps, examples, trials, seed, degrees=0.0, upright=False):
+    """NME (box diagonal) of FLL's points for every jittered box of every (turned) photo."""
+    return photo_point_errors(steps, examples, trials, seed, degrees, upright).mean(axis=1)
+
+
+def region_means(point_errors):
+    """{region of `landmarks.REGIONS`: mean point error} of `photo_point_errors`' output."""
+    from crct_tf.geometry import landmarks as lm
+    return {name: float(point_errors[:, list(index)].mean())
+            for name, index in lm.REGIONS.items()}
 
 
 def main(argv=None):
@@ -108,6 +124,8 @@ def main(argv=None):
                         help="comma-separated angles (degrees) to turn each photo by first")
     parser.add_argument("--upright", action="store_true",
                         help="FLL on the crop turned upright (fll_upright) instead of the paper's")
+    parser.add_argument("--regions", action="store_true",
+                        help="also the mean point error per facial region")
     args = parser.parse_args(argv)
     try:
         angles = [float(a) for a in args.turn.split(",")] if args.turn else [0.0]
@@ -125,13 +143,23 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     print("| photos | turned by | crop | median NME | mean | p90 |\n|---|---|---|---|---|---|")
+    by_region = []
     for name, examples in (("bootstrap val (teacher)", load_bootstrap_examples("val")),
                            ("human_300w (people's points)", load_human_300w_examples())):
         for degrees in angles:
-            errors = photo_errors(steps, examples, args.trials, args.seed, degrees, args.upright)
-            print(f"| {name} | {degrees:g}° | {'upright' if args.upright else 'paper'} | "
-                  f"{np.median(errors):.4f} | {errors.mean():.4f} | "
+            point_errors = photo_point_errors(steps, examples, args.trials, args.seed, degrees,
+                                              args.upright)
+            errors = point_errors.mean(axis=1)
+            row = f"| {name} | {degrees:g}° | {'upright' if args.upright else 'paper'} |"
+            print(f"{row} {np.median(errors):.4f} | {errors.mean():.4f} | "
                   f"{np.percentile(errors, 90):.4f} |", flush=True)
+            by_region.append((row, region_means(point_errors)))
+    if args.regions:
+        names = list(by_region[0][1])
+        print(f"\nMean point error by region (box diagonal)\n\n| photos | turned by | crop | "
+              f"{' | '.join(names)} |\n|{'---|' * (3 + len(names))}")
+        for row, means in by_region:
+            print(f"{row} {' | '.join(f'{means[n]:.4f}' for n in names)} |")
     return 0
 
 
