@@ -62,6 +62,9 @@ flags.DEFINE_bool("hard_conditions", False, "BT and FLL from stills: examples wi
                   "docs/robustness.md).")
 flags.DEFINE_enum("fll_loss", "l2", ["l2", "wing"], "FLL's loss: l2 (the paper's, eq. 7) or wing "
                   "(Feng et al. 2018; not in the paper, docs/training.md).")
+flags.DEFINE_list("fll_region_weights", None, "FLL: weights of facial regions' points in the "
+                  "loss, e.g. eyebrows=2,mouth=1.5 (regions: contour, eyebrows, nose, eyes, "
+                  "mouth; the others 1; default: all alike, the paper's; docs/training.md).")
 flags.DEFINE_list("fll_box_jitter", None, "FLL: largest centre shift and rescale of the "
                   "training box, fractions of its size (default 0.05,0.10: augment.BOX_SHIFT, "
                   "BOX_SCALE); larger teaches FLL to bring points back from a crop further off.")
@@ -93,7 +96,7 @@ RUN_FLAGS = ("model", "model_dir", "mode", "dataset", "manual_dir", "data_dir", 
              "steps_per_stage", "batch_size", "learning_rate", "lr_decay_steps", "seq_len",
              "init_from", "backbone", "freeze_backbone", "strategy", "input_size", "fll_input_size",
              "bt_context", "fll_context", "frame_step", "augment", "hard_conditions", "fll_loss",
-             "fll_box_jitter", "fll_fringe", "fll_upright", "fll_mouth_cover", "fll_shape_warp",
+             "fll_region_weights", "fll_box_jitter", "fll_fringe", "fll_upright", "fll_mouth_cover", "fll_shape_warp",
              "fll_shape_warp_nodes", "fv_point_noise", "seed", "log_every", "checkpoint_every",
              "image_every", "eval_examples")
 
@@ -114,6 +117,26 @@ def _box_jitter(values):
     if not (0 <= shift < 0.5 and 0 <= scale < 0.5):
         _fail(f"--fll_box_jitter {','.join(values)}: shift and scale must be in [0, 0.5)")
     return shift, scale
+
+
+def _region_weights(values):
+    """--fll_region_weights as {region: weight}, or None; one line and exit 2 if malformed."""
+    if not values:
+        return None
+    from crct_tf.training import losses
+    flag = f"--fll_region_weights {','.join(values)}"
+    weights = {}
+    for item in values:
+        region, _, weight = item.partition("=")
+        try:
+            weights[region.strip()] = float(weight)
+        except ValueError:
+            _fail(f"{flag}: expected REGION=WEIGHT pairs, e.g. eyebrows=2,mouth=1.5")
+    try:
+        losses.region_point_weights(weights)
+    except ValueError as error:
+        _fail(f"{flag}: {error}")
+    return weights
 
 
 def _write_run_files(model_dir, settings, steps):
@@ -149,6 +172,7 @@ def _write_run_files(model_dir, settings, steps):
 def main(argv):
     del argv
     box_jitter = _box_jitter(FLAGS.fll_box_jitter)
+    region_weights = _region_weights(FLAGS.fll_region_weights)
     for name in ("fll_fringe", "fll_upright", "fll_mouth_cover", "fll_shape_warp"):
         if not 0.0 <= FLAGS[name].value <= 1.0:
             _fail(f"--{name} {FLAGS[name].value}: a fraction of the examples, from 0 to 1")
@@ -187,7 +211,8 @@ def main(argv):
             FLAGS.model, settings, lambda size: run_setup.backbone_for(FLAGS.backbone, size),
             seq_bt=FLAGS.seq_len, freeze_backbone=FLAGS.freeze_backbone, sources=sources,
             augment=FLAGS.augment, hard_conditions=FLAGS.hard_conditions,
-            fll_loss=FLAGS.fll_loss, fll_box_jitter=box_jitter, fll_fringe=FLAGS.fll_fringe,
+            fll_loss=FLAGS.fll_loss, fll_region_weights=region_weights,
+            fll_box_jitter=box_jitter, fll_fringe=FLAGS.fll_fringe,
             fll_upright=FLAGS.fll_upright, fll_mouth_cover=FLAGS.fll_mouth_cover,
             fll_shape_warp=FLAGS.fll_shape_warp, fll_shape_warp_nodes=FLAGS.fll_shape_warp_nodes,
             fv_point_noise=FLAGS.fv_point_noise)

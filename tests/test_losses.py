@@ -47,3 +47,41 @@ def test_fll_task_uses_the_chosen_loss():
         values[name] = float(task.loss(batch, BATCH["fll"], training=False)[0])
         assert values[name] == pytest.approx(expected, rel=1e-5)
     assert values["l2"] != pytest.approx(values["wing"])
+
+
+def test_region_weights_weigh_their_points_and_keep_the_loss_size():
+    brows = list(range(17, 27))
+    target = tf.zeros([1, 68, 2])
+    on_brows = np.zeros([1, 68, 2], np.float32)
+    on_brows[0, brows] = 3.0                       # only the brows miss
+    everywhere = tf.fill([1, 68, 2], 3.0)          # every point misses alike
+    for name in losses.POINT_LOSSES:
+        plain, weighted = losses.point_loss(name), losses.point_loss(name, {"eyebrows": 2.0})
+        # Brows count twice as much as another point: 2 / (58 + 2 * 10) of the sum, not 1 / 68.
+        np.testing.assert_allclose(weighted(on_brows, target).numpy(),
+                                   plain(on_brows, target).numpy() * 2 * 68 / 78, rtol=1e-6)
+        # The weights' mean is 1: an error on every point costs what it did.
+        np.testing.assert_allclose(weighted(everywhere, target).numpy(),
+                                   plain(everywhere, target).numpy(), rtol=1e-6)
+    weights = losses.region_point_weights({"mouth": 3.0, "contour": 0.5})
+    assert weights.shape == (68,) and weights.mean() == pytest.approx(1.0)
+    assert weights[48] / weights[30] == pytest.approx(3.0)
+    assert weights[0] / weights[30] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="unknown region 'lips'"):
+        losses.region_point_weights({"lips": 2.0})
+    with pytest.raises(ValueError, match="positive"):
+        losses.region_point_weights({"mouth": float("nan")})
+
+
+def test_fll_task_weighs_regions_when_asked():
+    batch = next(iter(generated_batches("fll")(2, 10_000)))
+    task = tiny_task("fll", fll_loss="wing", fll_region_weights={"eyebrows": 2.0, "mouth": 1.5})
+    task.build_model()
+    crops, target = batch
+    predicted = task.model(crops, training=False)
+    expected = losses.point_loss("wing", {"eyebrows": 2.0, "mouth": 1.5})(
+        predicted, target).numpy().sum() / BATCH["fll"]
+    plain = losses.point_loss("wing")(predicted, target).numpy().sum() / BATCH["fll"]
+    assert float(task.loss(batch, BATCH["fll"], training=False)[0]) == pytest.approx(
+        expected, rel=1e-5)
+    assert expected != pytest.approx(plain)

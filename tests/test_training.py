@@ -114,7 +114,10 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
              (("--fll_mouth_cover=-1",), "error: --fll_mouth_cover -1.0: a fraction"),
              (("--fll_shape_warp=1.5",), "error: --fll_shape_warp 1.5: a fraction"),
              (("--fll_shape_warp_nodes=16",), "error: --fll_shape_warp_nodes 16: a shape warp"),
-             (("--fv_point_noise=0.3",), "error: --fv_point_noise 0.3: a fraction")]
+             (("--fv_point_noise=0.3",), "error: --fv_point_noise 0.3: a fraction"),
+             (("--fll_region_weights=eyebrows",), "error: --fll_region_weights eyebrows: expected"),
+             (("--fll_region_weights=lips=2",), "unknown region 'lips'"),
+             (("--fll_region_weights=mouth=0",), "mouth: the weight must be a positive")]
     procs = [train_cli("--model=fll", *flags, f"--model_dir={tmp_path}/{i}")   # side by side
              for i, (flags, _) in enumerate(cases)]
     for proc, (flags, expected) in zip(procs, cases):

@@ -58,6 +58,8 @@ class Task:
       hard_conditions: BT and FLL from stills: occluders, light, blur and small faces on the
         training examples (`augment.hard_conditions`; FV's robust scheme always has them).
       fll_loss: FLL only: `l2` (the paper's) or `wing` (`losses.wing_point_loss`).
+      fll_region_weights: FLL only: {facial region: weight} of its points in the loss
+        (`losses.region_point_weights`; None: all alike, the paper's).
       fll_box_jitter: FLL only: (largest centre shift, largest rescale) of the training box,
         fractions of its size; None: `augment.BOX_SHIFT`, `augment.BOX_SCALE`.
       fll_fringe: FLL only: hair over the brows on this fraction of the training examples
@@ -83,7 +85,7 @@ class Task:
                  shared_backbone=None, sources=None, augment=True, hard_conditions=False,
                  fll_loss="l2", fll_box_jitter=None, fll_fringe=0.0, fll_upright=0.0,
                  fll_mouth_cover=0.0, fll_shape_warp=0.0, fll_shape_warp_nodes=None,
-                 fv_point_noise=0.0):
+                 fv_point_noise=0.0, fll_region_weights=None):
         self.settings = settings
         self.hard_conditions = hard_conditions
         self.fll_box_jitter = fll_box_jitter
@@ -93,7 +95,7 @@ class Task:
         self.fll_shape_warp_nodes = fll_shape_warp_nodes
         self.fv_point_noise = fv_point_noise
         self.fll_upright = fll_upright
-        self.point_loss = losses.point_loss(fll_loss)
+        self.point_loss = losses.point_loss(fll_loss, fll_region_weights)
         self.backbone_factory = backbone_factory
         self.seq_bt = seq_bt
         self.freeze_backbone = freeze_backbone
