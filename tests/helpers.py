@@ -47,6 +47,23 @@ def load_tool(name):
     return module
 
 
+def check_prepared_train_split(builder, examples, count=6):
+    """Prepares a teacher-labelled set's TFDS `builder` and checks its `train` split against the
+    loader's numpy `examples` (one per `person`): size, and `count` records' image (JPEG-close),
+    landmarks, MTCNN box and file name."""
+    import tensorflow_datasets as tfds
+    builder.download_and_prepare()
+    assert builder.info.splits["train"].num_examples == len(examples)
+    by_person = {ex["person"]: ex for ex in examples}
+    for record in tfds.as_numpy(builder.as_dataset(split="train").take(count)):
+        reference = by_person[record["person"].decode()]
+        assert record["image"].shape == reference["image"].shape
+        assert np.abs(record["image"].astype(int) - reference["image"]).mean() < 2.0
+        np.testing.assert_array_equal(record["landmarks"], reference["landmarks"])
+        np.testing.assert_array_equal(record["mtcnn_box"], reference["mtcnn_box"])
+        assert record["image/filename"].decode() == reference["image/filename"]
+
+
 def unit_face():
     """68 points in the unit square, touching all four sides."""
     grid = np.stack(np.meshgrid(np.linspace(0, 1, 9), np.linspace(0, 1, 8)), -1).reshape(-1, 2)

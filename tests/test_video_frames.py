@@ -1,7 +1,5 @@
 """crct_video_frames: expression frames of registry videos with teacher labels; the selection."""
 
-import importlib.util
-import os
 import shutil
 
 import numpy as np
@@ -13,22 +11,14 @@ from crct_tf import assets
 from crct_tf.datasets import crct_bootstrap, video_frames
 from crct_tf.geometry import landmarks as lm
 from crct_tf.training import inputs
+from helpers import check_prepared_train_split, load_tool
 
-TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
 GROWTH = 0.3  # every point lies inside the MTCNN box grown by 30 % of its size on each side
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        "label_video_frames", os.path.join(TOOLS, "label_video_frames.py"))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
 
 
 @pytest.fixture(scope="module")
 def tool():
-    return _tool()
+    return load_tool("label_video_frames")
 
 
 @pytest.fixture(scope="module")
@@ -168,16 +158,7 @@ def test_a_frame_past_the_end_names_the_video():
 
 
 def test_tfds_builder_prepares_the_train_split(tmp_path, examples):
-    builder = tfds.builder(video_frames.NAME, data_dir=str(tmp_path))
-    builder.download_and_prepare()
-    assert builder.info.splits["train"].num_examples == len(examples)
-    by_person = {ex["person"]: ex for ex in examples}
-    for record in tfds.as_numpy(builder.as_dataset(split="train").take(6)):
-        reference = by_person[record["person"].decode()]
-        assert record["image"].shape == reference["image"].shape
-        assert np.abs(record["image"].astype(int) - reference["image"]).mean() < 2.0
-        np.testing.assert_array_equal(record["landmarks"], reference["landmarks"])
-        assert record["image/filename"].decode() == reference["image/filename"]
+    check_prepared_train_split(tfds.builder(video_frames.NAME, data_dir=str(tmp_path)), examples)
 
 
 def test_the_dataset_flag_takes_it_as_a_still_image_source():
