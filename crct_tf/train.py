@@ -31,7 +31,8 @@ flags.DEFINE_string("model_dir", None, "Run folder (checkpoints, flags, TensorBo
 flags.DEFINE_enum("mode", "train", ["train", "eval"], "Train, or report NME of a trained run.")
 flags.DEFINE_list("dataset", ["crct_bootstrap"], "Source(s): synthetic, crct_bootstrap, "
                   "crct_registry_faces, crct_video_frames, vw300, ibug300w, menpo2d, with a "
-                  "builder config as NAME/CONFIG (e.g. vw300/3da2d); several are mixed round-robin.")
+                  "builder config as NAME/CONFIG (e.g. vw300/3da2d); several are mixed "
+                  "round-robin.")
 flags.DEFINE_list("manual_dir", [], "Dataset root per --dataset entry (users' 300-VW/300-W/Menpo "
                   "copies), or one folder holding one subfolder per builder name.")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir for prepared datasets.")
@@ -96,9 +97,9 @@ RUN_FLAGS = ("model", "model_dir", "mode", "dataset", "manual_dir", "data_dir", 
              "steps_per_stage", "batch_size", "learning_rate", "lr_decay_steps", "seq_len",
              "init_from", "backbone", "freeze_backbone", "strategy", "input_size", "fll_input_size",
              "bt_context", "fll_context", "frame_step", "augment", "hard_conditions", "fll_loss",
-             "fll_region_weights", "fll_box_jitter", "fll_fringe", "fll_upright", "fll_mouth_cover", "fll_shape_warp",
-             "fll_shape_warp_nodes", "fv_point_noise", "seed", "log_every", "checkpoint_every",
-             "image_every", "eval_examples")
+             "fll_region_weights", "fll_box_jitter", "fll_fringe", "fll_upright",
+             "fll_mouth_cover", "fll_shape_warp", "fll_shape_warp_nodes", "fv_point_noise", "seed",
+             "log_every", "checkpoint_every", "image_every", "eval_examples")
 
 
 def _fail(message, code=2):
