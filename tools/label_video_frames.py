@@ -137,30 +137,27 @@ def candidate_frames(asset_name, file, step, detector, predictor, teacher_map, c
             counts["frames"] += 1
             _, bgr = capture.retrieve()
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            boxes, scores, keypoints = detection.detect_faces_with_keypoints(detector, rgb)
+            box, score, keypoints = teacher.largest_face(detector, rgb)
             reason = None
-            if not len(boxes):
+            if box is None:
                 reason = "no_face"
+            elif min(box[2] - box[0], box[3] - box[1]) < MIN_FACE_PX:
+                reason = "too_small"
             else:
-                i = int(np.argmax((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])))
-                box = boxes[i]
-                if min(box[2] - box[0], box[3] - box[1]) < MIN_FACE_PX:
-                    reason = "too_small"
-                else:
-                    points = teacher.run_teacher(predictor, rgb, teacher_map.apply(box))
-                    disagreement = teacher.keypoint_disagreement(points, keypoints[i], box)
-                    if disagreement > teacher.MAX_KEYPOINT_DISAGREEMENT:
-                        reason = "teacher_disagrees"
-                    elif not teacher.inside_image(points, rgb):
-                        reason = "teacher_outside_image"
-                    elif any(abs(index - f) < MIN_FRAME_GAP for f in in_photos):
-                        reason = "in_registry_photos"
-                    elif index in rejected:
-                        reason = "rejected_by_eye"
+                points = teacher.run_teacher(predictor, rgb, teacher_map.apply(box))
+                disagreement = teacher.keypoint_disagreement(points, keypoints, box)
+                if disagreement > teacher.MAX_KEYPOINT_DISAGREEMENT:
+                    reason = "teacher_disagrees"
+                elif not teacher.inside_image(points, rgb):
+                    reason = "teacher_outside_image"
+                elif any(abs(index - f) < MIN_FRAME_GAP for f in in_photos):
+                    reason = "in_registry_photos"
+                elif index in rejected:
+                    reason = "rejected_by_eye"
             if reason:
                 counts[reason] = counts.get(reason, 0) + 1
             else:
-                candidates.append({"frame": index, "box": box, "score": float(scores[i]),
+                candidates.append({"frame": index, "box": box, "score": score,
                                    "disagreement": float(disagreement), "points": points})
         index += 1
     capture.release()

@@ -52,13 +52,13 @@ def split_entries(labels, split):
     return [entry for entry in labels["examples"] if entry["split"] == split]
 
 
-def video_path(entry, video_dirs=None):
-    """The local file of an entry's video; `entry["path"]` is `<asset>/<file>`.
+def video_path(rel, video_dirs=None):
+    """The local file of a label entry's `path`, `<asset>/<file>`.
 
     Args:
       video_dirs: {asset name: folder} (default: the assets, fetched if missing).
     """
-    asset_name, file = entry["path"].split("/", 1)
+    asset_name, file = rel.split("/", 1)
     folder = (video_dirs or {}).get(asset_name) or assets.path(asset_name)
     return os.path.join(folder, file)
 
@@ -109,7 +109,7 @@ def frames_by_video(entries, video_dirs=None):
     wanted = collections.defaultdict(set)
     for entry in entries:
         wanted[entry["path"]].add(entry["frame"])
-    return {rel: read_frames_rgb(video_path({"path": rel}, video_dirs), frames)
+    return {rel: read_frames_rgb(video_path(rel, video_dirs), frames)
             for rel, frames in wanted.items()}
 
 
