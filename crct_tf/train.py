@@ -83,6 +83,10 @@ flags.DEFINE_float("fll_shape_warp", 0.0, "FLL: the face given other proportions
 flags.DEFINE_integer("fll_shape_warp_nodes", 4, "FLL: the shape warp's control points a side (4: "
                      "the face's proportions; 8: the mouth, each brow and each eye move on their "
                      "own too, as in expressions; at most 12).")
+flags.DEFINE_float("fll_expression", 0.0, "FLL: brows raised or lowered and the mouth opened and "
+                   "rounded (a warp of the face's mesh, the points moved with it, an open mouth "
+                   "painted) on this fraction of the training examples (expression."
+                   "expression_warp; 0: none, the paper's; docs/robustness.md).")
 flags.DEFINE_float("fv_point_noise", 0.0, "FV: the jittered positives' points each moved on "
                    "their own by up to this fraction of the face box's side, as a localiser's "
                    "points miss (0: not at all, as before; at most 0.1; docs/robustness.md).")
@@ -98,7 +102,8 @@ RUN_FLAGS = ("model", "model_dir", "mode", "dataset", "manual_dir", "data_dir", 
              "init_from", "backbone", "freeze_backbone", "strategy", "input_size", "fll_input_size",
              "bt_context", "fll_context", "frame_step", "augment", "hard_conditions", "fll_loss",
              "fll_region_weights", "fll_box_jitter", "fll_fringe", "fll_upright",
-             "fll_mouth_cover", "fll_shape_warp", "fll_shape_warp_nodes", "fv_point_noise", "seed",
+             "fll_mouth_cover", "fll_shape_warp", "fll_shape_warp_nodes", "fll_expression",
+             "fv_point_noise", "seed",
              "log_every", "checkpoint_every", "image_every", "eval_examples")
 
 
@@ -162,7 +167,7 @@ def _write_run_files(model_dir, settings, steps):
            "fll_fringe": FLAGS.fll_fringe, "fll_upright": FLAGS.fll_upright,
            "fll_mouth_cover": FLAGS.fll_mouth_cover, "fll_shape_warp": FLAGS.fll_shape_warp,
            "fll_shape_warp_nodes": FLAGS.fll_shape_warp_nodes,
-           "fv_point_noise": FLAGS.fv_point_noise}
+           "fll_expression": FLAGS.fll_expression, "fv_point_noise": FLAGS.fv_point_noise}
     for name, text in (("flags.cfg", "\n".join(lines) + "\n"), ("run.json", json.dumps(run, indent=2))):
         tmp = os.path.join(model_dir, f".{name}.tmp")
         with open(tmp, "w") as f:
@@ -174,7 +179,8 @@ def main(argv):
     del argv
     box_jitter = _box_jitter(FLAGS.fll_box_jitter)
     region_weights = _region_weights(FLAGS.fll_region_weights)
-    for name in ("fll_fringe", "fll_upright", "fll_mouth_cover", "fll_shape_warp"):
+    for name in ("fll_fringe", "fll_upright", "fll_mouth_cover", "fll_shape_warp",
+                 "fll_expression"):
         if not 0.0 <= FLAGS[name].value <= 1.0:
             _fail(f"--{name} {FLAGS[name].value}: a fraction of the examples, from 0 to 1")
     if not 0.0 <= FLAGS.fv_point_noise <= 0.1:
@@ -216,7 +222,7 @@ def main(argv):
             fll_box_jitter=box_jitter, fll_fringe=FLAGS.fll_fringe,
             fll_upright=FLAGS.fll_upright, fll_mouth_cover=FLAGS.fll_mouth_cover,
             fll_shape_warp=FLAGS.fll_shape_warp, fll_shape_warp_nodes=FLAGS.fll_shape_warp_nodes,
-            fv_point_noise=FLAGS.fv_point_noise)
+            fll_expression=FLAGS.fll_expression, fv_point_noise=FLAGS.fv_point_noise)
         steps = task.total_steps(FLAGS.steps, FLAGS.steps_per_stage)
         strategy = loop.make_strategy(FLAGS.strategy)
         config = loop.LoopConfig(

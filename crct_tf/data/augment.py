@@ -492,10 +492,10 @@ FRINGE_SALT = 101      # the fringe's seed, folded in: the other draws stay what
 def maybe_fringe(example, seed, probability):
     """`fringe` on `probability` of the examples (0: none), drawn from `seed` folded with
     FRINGE_SALT, so that adding it leaves every other draw of the same seed as it was."""
-    return _maybe_salted(example, seed, probability, FRINGE_SALT, fringe)
+    return maybe_salted(example, seed, probability, FRINGE_SALT, fringe)
 
 
-def _maybe_salted(example, seed, probability, salt, paint):
+def maybe_salted(example, seed, probability, salt, paint):
     """`paint(example, seed')` on `probability` of the examples (0: none), `seed'` and the draw
     from `seed` folded with `salt`."""
     if probability <= 0:
@@ -512,7 +512,7 @@ MOUTH_COVER_SALT = 103  # the mouth cover's seed, folded in: the other draws sta
 def maybe_mouth_cover(example, seed, probability):
     """`mouth_cover` on `probability` of the examples (0: none), drawn from `seed` folded with
     MOUTH_COVER_SALT, so that adding it leaves every other draw of the same seed as it was."""
-    return _maybe_salted(example, seed, probability, MOUTH_COVER_SALT, mouth_cover)
+    return maybe_salted(example, seed, probability, MOUTH_COVER_SALT, mouth_cover)
 
 
 # --- Face shape ----------------------------------------------------------------------------------
@@ -616,7 +616,7 @@ def maybe_shape_warp(example, seed, probability, nodes=SHAPE_WARP_NODES):
     """`shape_warp` (of `nodes` control points a side) on `probability` of the examples (0: none),
     drawn from `seed` folded with SHAPE_WARP_SALT, so that adding it leaves every other draw of
     the same seed as it was."""
-    return _maybe_salted(example, seed, probability, SHAPE_WARP_SALT,
+    return maybe_salted(example, seed, probability, SHAPE_WARP_SALT,
                          lambda example, seed: shape_warp(example, seed, nodes=nodes))
 
 

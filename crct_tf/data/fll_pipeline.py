@@ -10,7 +10,7 @@ The tracker runs FLL on the crop `square_context_box(b_t^BT, fll_context)` resiz
 import tensorflow as tf
 
 from crct_tf.geometry import cropping, tf_cropping
-from crct_tf.data import augment, common
+from crct_tf.data import augment, common, expression
 
 SALT = 1  # keeps FLL's random numbers apart from FV's and BT's on the same seed
 
@@ -18,7 +18,7 @@ SALT = 1  # keeps FLL's random numbers apart from FV's and BT's on the same seed
 def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
                 box_jitter=(augment.BOX_SHIFT, augment.BOX_SCALE), fringe_probability=0.0,
                 upright_probability=0.0, mouth_cover_probability=0.0, shape_warp_probability=0.0,
-                shape_warp_nodes=augment.SHAPE_WARP_NODES):
+                shape_warp_nodes=augment.SHAPE_WARP_NODES, expression_probability=0.0):
     """One training example from {image, landmarks}.
 
     Args:
@@ -42,6 +42,9 @@ def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
         in the paper, 0 by default).
       shape_warp_nodes: the shape warp's control points a side (4: proportions; more, finer
         moves such as expressions).
+      expression_probability: with `do_augment`, brows raised or lowered and the mouth opened
+        and rounded on this fraction of the examples (`expression.expression_warp`, after the
+        shape warp and before anything is painted; not in the paper, 0 by default).
 
     Returns:
       {"crop": float32 [S, S, 3] 0-255, "landmarks": float32 [68, 2] crop pixels,
@@ -53,6 +56,7 @@ def fll_example(example, seed, settings, do_augment=True, hard_conditions=False,
     if do_augment:
         example = augment.maybe_shape_warp(example, seeds[1], shape_warp_probability,
                                            shape_warp_nodes)
+        example = expression.maybe_expression_warp(example, seeds[1], expression_probability)
     if do_augment and hard_conditions:
         example = augment.hard_conditions(example, augment.split_seed(seeds[1], 2)[1])
     if do_augment:
@@ -100,7 +104,7 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
                      hard_conditions=False, box_jitter=(augment.BOX_SHIFT, augment.BOX_SCALE),
                      fringe_probability=0.0, upright_probability=0.0,
                      mouth_cover_probability=0.0, shape_warp_probability=0.0,
-                     shape_warp_nodes=augment.SHAPE_WARP_NODES):
+                     shape_warp_nodes=augment.SHAPE_WARP_NODES, expression_probability=0.0):
     """Batches for FLL training.
 
     Args:
@@ -115,7 +119,8 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
       with_windows: also yield the crop windows [B, 4], to map points back with
         `cropping.points_from_crop`.
       hard_conditions, box_jitter, fringe_probability, upright_probability,
-        mouth_cover_probability, shape_warp_probability, shape_warp_nodes: see `fll_example`.
+        mouth_cover_probability, shape_warp_probability, shape_warp_nodes,
+        expression_probability: see `fll_example`.
 
     Returns:
       A dataset of (crops [B, S, S, 3] float32 0-255, landmarks [B, 68, 2] float32 crop pixels)
@@ -127,7 +132,7 @@ def make_fll_dataset(source, settings, batch_size, seed=0, augment=True, repeat=
         del index
         out = fll_example(example, example_seed, settings, augment, hard_conditions, box_jitter,
                           fringe_probability, upright_probability, mouth_cover_probability,
-                          shape_warp_probability, shape_warp_nodes)
+                          shape_warp_probability, shape_warp_nodes, expression_probability)
         if with_windows:
             return out["crop"], out["landmarks"], out["window"]
         return out["crop"], out["landmarks"]

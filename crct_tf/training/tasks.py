@@ -72,6 +72,9 @@ class Task:
         training examples (`augment.shape_warp`; 0: none, the paper's).
       fll_shape_warp_nodes: FLL only: the shape warp's control points a side (None:
         `augment.SHAPE_WARP_NODES`, 4; more also move the mouth, brows and eyes on their own).
+      fll_expression: FLL only: brows raised or lowered and the mouth opened and rounded on
+        this fraction of the training examples (`expression.expression_warp`; 0: none, the
+        paper's).
       fv_point_noise: FV only: the jittered positives' points each moved on their own by up to
         this fraction of the face box's side (`fv_pipeline.fv_example`; 0: not at all).
 
@@ -85,7 +88,7 @@ class Task:
                  shared_backbone=None, sources=None, augment=True, hard_conditions=False,
                  fll_loss="l2", fll_box_jitter=None, fll_fringe=0.0, fll_upright=0.0,
                  fll_mouth_cover=0.0, fll_shape_warp=0.0, fll_shape_warp_nodes=None,
-                 fv_point_noise=0.0, fll_region_weights=None):
+                 fv_point_noise=0.0, fll_region_weights=None, fll_expression=0.0):
         self.settings = settings
         self.hard_conditions = hard_conditions
         self.fll_box_jitter = fll_box_jitter
@@ -93,6 +96,7 @@ class Task:
         self.fll_mouth_cover = fll_mouth_cover
         self.fll_shape_warp = fll_shape_warp
         self.fll_shape_warp_nodes = fll_shape_warp_nodes
+        self.fll_expression = fll_expression
         self.fv_point_noise = fv_point_noise
         self.fll_upright = fll_upright
         self.point_loss = losses.point_loss(fll_loss, fll_region_weights)
@@ -186,6 +190,7 @@ class FLLTask(Task):
                                              shape_warp_probability=self.fll_shape_warp,
                                              shape_warp_nodes=(self.fll_shape_warp_nodes
                                                                or augment.SHAPE_WARP_NODES),
+                                             expression_probability=self.fll_expression,
                                              **jitter)
 
     def loss(self, batch, global_batch_size, seq_len=None, seed=None, training=True):
