@@ -106,6 +106,20 @@ def test_fll_task_passes_the_shape_warp_grid_to_its_inputs():
     assert np.abs(points(8) - default).max() > 1.0
 
 
+def test_fll_task_passes_the_expression_share_to_its_inputs():
+    """`fll_expression` reaches the pipeline: with it on every example the points of the same
+    seed move; with 0 they are the plain recipe's."""
+    from crct_tf.training import inputs
+
+    def points(share):
+        task = tiny_task("fll", sources=inputs.SourceSpec(["synthetic"], [], None, "train"),
+                         fll_expression=share)
+        return next(iter(task.build_inputs(2, seed=3)))[1].numpy()
+    plain = points(0.0)
+    np.testing.assert_array_equal(plain, points(0.0))
+    assert np.abs(points(1.0) - plain).max() > 0.5
+
+
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
     cases = [(("--dataset=nope",), "error: --dataset nope: unknown"),
              (("--dataset=ibug300w",), "--manual_dir"),
@@ -113,6 +127,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
              (("--fll_fringe=2",), "error: --fll_fringe 2.0: a fraction"),
              (("--fll_mouth_cover=-1",), "error: --fll_mouth_cover -1.0: a fraction"),
              (("--fll_shape_warp=1.5",), "error: --fll_shape_warp 1.5: a fraction"),
+             (("--fll_expression=2",), "error: --fll_expression 2.0: a fraction"),
              (("--fll_shape_warp_nodes=16",), "error: --fll_shape_warp_nodes 16: a shape warp"),
              (("--fv_point_noise=0.3",), "error: --fv_point_noise 0.3: a fraction"),
              (("--fll_region_weights=eyebrows",), "error: --fll_region_weights eyebrows: expected"),

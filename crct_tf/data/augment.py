@@ -617,7 +617,7 @@ def maybe_shape_warp(example, seed, probability, nodes=SHAPE_WARP_NODES):
     drawn from `seed` folded with SHAPE_WARP_SALT, so that adding it leaves every other draw of
     the same seed as it was."""
     return maybe_salted(example, seed, probability, SHAPE_WARP_SALT,
-                         lambda example, seed: shape_warp(example, seed, nodes=nodes))
+                        lambda example, seed: shape_warp(example, seed, nodes=nodes))
 
 
 def hard_conditions(example, seed, occlude_probability=0.5, dark_probability=0.4,
