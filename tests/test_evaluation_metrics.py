@@ -40,6 +40,17 @@ def test_nme_box_diagonal_batched():
     np.testing.assert_allclose(metrics.nme_box_diagonal(pred, gt), [0.1, 0.05])
 
 
+def test_point_errors_box_diagonal_are_each_points_share_of_the_nme():
+    gt = np.stack([_face(), _face(60.0, 80.0)])              # diagonals 50 and 100
+    pred = gt.copy()
+    pred[:, 7] += np.array([3.0, 4.0])                       # only point 7 is off, by 5 px
+    errors = metrics.point_errors_box_diagonal(pred, gt)
+    assert errors.shape == (2, 68)
+    np.testing.assert_allclose(errors[:, 7], [0.1, 0.05])
+    assert np.count_nonzero(errors) == 2
+    np.testing.assert_allclose(errors.mean(axis=1), metrics.nme_box_diagonal(pred, gt))
+
+
 def test_nme_inter_ocular():
     gt = _face()
     ocular = np.linalg.norm(gt[36] - gt[45])

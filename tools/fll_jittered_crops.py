@@ -86,20 +86,19 @@ def photo_point_errors(steps, examples, trials, seed, degrees=0.0, upright=False
     for every jittered box of every (turned) photo; a row's mean is its NME (box diagonal)."""
     import numpy as np
 
+    from crct_tf.evaluation import metrics
     from crct_tf.geometry import landmarks as lm
     rng = np.random.default_rng(seed)
     errors = []
     for example in examples:
         image, truth = turned_photo(example, degrees) if degrees else \
             (example["image"], example["landmarks"].astype(np.float32))
-        diagonal = lm.box_diagonal(lm.box_from_landmarks(truth.astype(np.float64)))
         for box in jittered_boxes(truth, trials, rng):
             if upright:
                 points = upright_points(steps, image, truth, box, rng)
             else:
                 points = np.asarray(steps.fll_step(image, box[None])["landmarks"])[0]
-            errors.append(np.linalg.norm(np.asarray(points, np.float64) - truth, axis=-1)
-                          / diagonal)
+            errors.append(metrics.point_errors_box_diagonal(points, truth))
     return np.array(errors).reshape(-1, lm.NUM_LANDMARKS)
 
 

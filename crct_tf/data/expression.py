@@ -113,11 +113,10 @@ def _folds(vertices):
     return bool(np.any((np.sign(_signed_areas(vertices)) != _TEMPLATE_SIGNS) & ~_INSIDE_MOUTH))
 
 
-def expression_moves(points, rng):
+def expression_moves(points, frame, rng):
     """New positions [68, 2] of `points` [68, 2] for a drawn expression, and whether the mouth
-    was opened. The moves are drawn in the face's own frame (the similarity from the mean face),
-    so that "up" is up the face however the head is turned in the picture."""
-    frame = fit_similarity(lm.MEAN_SHAPE_UNIT_BOX.astype(np.float64), points)
+    was opened. The moves are drawn in the face's own `frame` (the similarity [2, 3] from the
+    mean face onto `points`), so that "up" is up the face however the head is turned."""
     scale = math.hypot(frame[0, 0], frame[1, 0])   # pixels per side of the mean face
     down, along = frame[:, 1], frame[:, 0]          # its axes in the picture, `scale` long
     moved = points.copy()
@@ -202,7 +201,8 @@ def paint_mouth(image, points, rng):
         gap = np.linalg.norm(points[66] - points[62])
         band = rng.uniform(0.2, 0.5) * gap
         ys, xs = np.mgrid[0:mask.shape[0], 0:mask.shape[1]].astype(np.float32)
-        line_y = np.interp(xs, *zip(*sorted(zip(upper[:, 0], upper[:, 1]))))
+        order = np.argsort(upper[:, 0])
+        line_y = np.interp(xs, upper[order, 0], upper[order, 1])   # the upper lip's lower edge
         teeth = (ys >= line_y) & (ys <= line_y + band)
         shade = rng.uniform(150, 235)
         inside = np.where(teeth[..., None], [shade, shade * 0.97, shade * 0.88], inside)
@@ -223,7 +223,7 @@ def expression_warp(image, points, seed):
     points = np.asarray(points, np.float32)
     frame = fit_similarity(lm.MEAN_SHAPE_UNIT_BOX.astype(np.float64), points.astype(np.float64))
     ring = RING @ frame[:, :2].T + frame[:, 2]
-    moved, opened = expression_moves(points.astype(np.float64), rng)
+    moved, opened = expression_moves(points.astype(np.float64), frame, rng)
     source = np.concatenate([points, ring]).astype(np.float64)
     target = np.concatenate([moved, ring]).astype(np.float64)
     if _folds(source) or _folds(target):

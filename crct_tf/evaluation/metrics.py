@@ -32,12 +32,21 @@ IOU_THRESHOLDS = np.linspace(0.0, 1.0, 21)
 # --------------------------------------------------------------------------------------------
 
 def _point_errors(pred, gt):
+    """Each point's distance [P] or [N, P], and `gt` as float64."""
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
     if pred.shape != gt.shape or pred.shape[-1] != 2 or pred.ndim not in (2, 3):
         raise ValueError(f"landmarks must both be [P, 2] or [N, P, 2]; got {pred.shape} and "
                          f"{gt.shape}")
-    return np.linalg.norm(pred - gt, axis=-1).mean(axis=-1), gt
+    return np.linalg.norm(pred - gt, axis=-1), gt
+
+
+def point_errors_box_diagonal(pred, gt):
+    """Each point's error over the diagonal of the ground-truth landmark box: [P] or [N, P]
+    float64; its mean over the points is `nme_box_diagonal` (per-region figures average it over
+    a region's points instead)."""
+    errors, gt = _point_errors(pred, gt)
+    return errors / lm.box_diagonal(lm.box_from_landmarks(gt))[..., None]
 
 
 def _as_output(values):
@@ -55,8 +64,7 @@ def nme_box_diagonal(pred, gt):
       A float for one frame, a float64 [N] array for a batch. NaN in `pred` gives NaN, which the
       CED/FR functions count as a failure.
     """
-    mean_error, gt = _point_errors(pred, gt)
-    return _as_output(mean_error / lm.box_diagonal(lm.box_from_landmarks(gt)))
+    return _as_output(point_errors_box_diagonal(pred, gt).mean(axis=-1))
 
 
 def nme_inter_ocular(pred, gt):
@@ -64,7 +72,8 @@ def nme_inter_ocular(pred, gt):
 
     Args and Returns as `nme_box_diagonal`; needs the 68-point iBUG scheme.
     """
-    mean_error, gt = _point_errors(pred, gt)
+    errors, gt = _point_errors(pred, gt)
+    mean_error = errors.mean(axis=-1)
     if gt.shape[-2] != lm.NUM_LANDMARKS:
         raise ValueError(f"inter-ocular NME needs {lm.NUM_LANDMARKS} points, got {gt.shape[-2]}")
     ocular = np.linalg.norm(gt[..., lm.LEFT_EYE_OUTER, :] - gt[..., lm.RIGHT_EYE_OUTER, :],
