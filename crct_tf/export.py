@@ -79,6 +79,10 @@ def define_flags():
     flags.DEFINE_enum("fll_upright", None, ["on", "off"], "on: the tracker turns FLL's crop by "
                       "the roll of BT's points, the face upright in it (needs fll_box bt; "
                       "docs/robustness.md), saved with the export. Default: the weights' own.")
+    flags.DEFINE_enum("recheck_fll", None, ["on", "off"], "on: when the validator rejects BT's "
+                      "estimate of a face, it also checks FLL's landmarks, and the face stays "
+                      "tracked if it accepts them (docs/robustness.md), saved with the export. "
+                      "Default: the weights' own (none: on with several faces, off with one).")
     flags.DEFINE_bool("jit_compile", True, "Run the networks under XLA inside the exported step.")
 
 class ExportError(RuntimeError):
@@ -135,7 +139,7 @@ def export_saved_model(bundle, export_dir, overwrite=False, jit_compile=True, we
 
 def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
         dtype="float32", share_backbone=False, jit_compile=True, quantize="none", t_c=None,
-        fll_box=None, fll_flip=None, fll_upright=None):
+        fll_box=None, fll_flip=None, fll_upright=None, recheck_fll=None):
     """What the CLI does; returns the written folder.
 
     Raises:
@@ -156,7 +160,8 @@ def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
         try:
             return pack_runs(list(model_dirs), export_dir, dtype=dtype, overwrite=overwrite,
                              share_backbone=share_backbone, t_c=T_C if t_c is None else t_c,
-                             fll_box=fll_box, fll_flip=fll_flip, fll_upright=fll_upright)
+                             fll_box=fll_box, fll_flip=fll_flip, fll_upright=fll_upright,
+                             recheck_fll=recheck_fll)
         except TrainingError as e:
             raise ExportError(str(e)) from None
     from crct_tf.tracking.runtime import RuntimeLoadError, load_weights
@@ -170,6 +175,8 @@ def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
         bundle.settings = bundle.settings.with_tracker_choices(fll_box, fll_flip, fll_upright)
     except ValueError as e:
         raise ExportError(str(e)) from None
+    if recheck_fll is not None:
+        bundle.tracker = {**bundle.tracker, "recheck_fll": bool(recheck_fll)}
     if export_format == "tflite":
         from crct_tf.deploy import tflite
         return tflite.export_tflite(bundle, export_dir, quantize, overwrite, weights)
@@ -191,7 +198,8 @@ def main(argv):
         out = run(FLAGS.format, FLAGS.export_dir, FLAGS.weights, FLAGS.model_dir,
                   FLAGS.overwrite, FLAGS.dtype, FLAGS.share_backbone, FLAGS.jit_compile,
                   FLAGS.quantize, FLAGS.t_c, FLAGS.fll_box,
-                  flag_on_off(FLAGS.fll_flip), flag_on_off(FLAGS.fll_upright))
+                  flag_on_off(FLAGS.fll_flip), flag_on_off(FLAGS.fll_upright),
+                  flag_on_off(FLAGS.recheck_fll))
     except ExportError as e:
         _fail(e)
     except (OSError, ValueError) as e:

@@ -119,6 +119,10 @@ def _add_multi_face_arguments(p):
     p.add_argument("--iou_threshold", type=float, default=tracker.DEFAULT_IOU_THRESHOLD,
                    help="a detection overlapping a followed face's box by this IoU starts no "
                         f"new face (default {tracker.DEFAULT_IOU_THRESHOLD})")
+    p.add_argument("--recheck_fll", choices=("on", "off"),
+                   help="on: when the validator rejects BT's points, it also checks FLL's, and "
+                        "the face stays tracked if it accepts them; default: the weights' own "
+                        "(none: on with --max_faces above 1, off with 1, Algorithm 1)")
     p.add_argument("--smooth", action="store_true",
                    help="One-Euro filter on each face's landmarks and box (default: raw)")
     defaults = smoothing.OneEuroParams()
@@ -155,6 +159,8 @@ def tracker_options(args):
     """The TrackerConfig options of the multi-face and smoothing flags."""
     return {"max_faces": args.max_faces, "detect_every": args.detect_every,
             "max_lost": args.max_lost, "iou_threshold": args.iou_threshold,
+            "recheck_fll": None if getattr(args, "recheck_fll", None) is None
+            else args.recheck_fll == "on",
             "smoothing": getattr(args, "smoothing", None)}
 
 

@@ -45,7 +45,8 @@ def test_bundle_is_complete_and_fits_the_budget(bundled):
     manifest = bundled.manifest
     assert manifest["shared_backbone"] and manifest["dtype"] == "float16"
     assert set(manifest["parts"]) == {"backbone", "bt", "fv", "fll"}
-    assert manifest["tracker"] == {"seq_bt": 2, "t_b": 1.0, "t_c": 0.8}   # T_C calibrated
+    assert manifest["tracker"] == {"seq_bt": 2, "t_b": 1.0, "t_c": 0.8,   # T_C calibrated
+                                   "recheck_fll": True}            # docs/robustness.md
     assert manifest["crop_settings"]["fll_box"] == "bt_capped"     # docs/robustness.md
     assert manifest["crop_settings"]["fll_flip"] is True           # docs/robustness.md
     size = sum(os.path.getsize(os.path.join(CHECKPOINTS, p["file"]))

@@ -283,6 +283,7 @@ def test_command_with_two_faces(stand_ins, tmp_path):
     (["--max_faces", "0"], "--max_faces"), (["--detect_every", "0"], "--detect_every"),
     (["--max_lost", "-1"], "--max_lost"), (["--iou_threshold", "1.5"], "--iou_threshold"),
     (["--smooth", "--smooth_min_cutoff", "0"], "--smooth"),
+    (["--recheck_fll", "maybe"], "--recheck_fll"),
     (["--mode", "bt", "--init_box", "1,1,9,9", "--max_faces", "2"], "--max_faces 1")])
 def test_bad_multi_face_flags_exit_2_with_one_line(flags, message, stand_ins, tmp_path, capsys):
     from crct_tf import track
@@ -320,6 +321,16 @@ def test_fv_looks_again_at_fll_points_with_several_faces(config, status):
     result = tracker.track(frame(BRIGHT))
     assert result.status == status
     assert result.face_score == pytest.approx(0.9 if status == TRACKED else 0.1)
+
+
+@pytest.mark.parametrize("constants, override, status", [
+    ({"t_c": 0.5, "recheck_fll": True}, None, TRACKED),      # the weights chose the second look
+    ({"t_c": 0.5, "recheck_fll": True}, False, LOST),        # the user's choice wins
+    ({"t_c": 0.5}, None, LOST)])                            # not chosen: Algorithm 1
+def test_weights_can_choose_fvs_second_look_for_one_face(constants, override, status):
+    config = TrackerConfig.from_constants(constants, recheck_fll=override)
+    tracker = Tracker(SecondLookSteps(), config, detect=ScriptedDetector({}), init_box=BOX)
+    assert tracker.track(frame(BRIGHT)).status == status
 
 
 def test_redetect_on_same_with_two_faces(steps):

@@ -10,6 +10,7 @@ from crct_tf.weights import bundle
 from crct_tf.geometry.crop_settings import CropSettings
 from crct_tf.models.bt import zero_state
 from crct_tf.models.tiny_backbone import build_tiny_backbone
+from crct_tf.tracking.tracker import TrackerConfig
 from crct_tf.training import loop, pack, run_setup, tasks
 
 SETTINGS = CropSettings(fll_context=1.6)
@@ -98,3 +99,17 @@ def test_pack_saves_the_trackers_fll_choices(runs, tmp_path):
                                               mtcnn_box_map=BOX_MAP)).settings
     assert (plain.fll_box, plain.fll_flip) == ("bt", False)
     assert dataclasses.replace(chosen, fll_box="bt", fll_flip=False) == plain
+
+
+def test_pack_saves_the_validators_second_look_only_when_chosen(runs, tmp_path):
+    """--recheck_fll of `export --format bundle` ends up in the manifest's tracker constants,
+    and a tracker built from them uses it; not given, nothing is saved (the tracker's own
+    default: Algorithm 1 with one face)."""
+    parts = [runs["bt"], runs["fv"], runs["fll"]]
+    chosen = bundle.load_bundle(pack.pack_runs(parts, str(tmp_path / "chosen"),
+                                               mtcnn_box_map=BOX_MAP, recheck_fll=True)).tracker
+    plain = bundle.load_bundle(pack.pack_runs(parts, str(tmp_path / "plain"),
+                                              mtcnn_box_map=BOX_MAP)).tracker
+    assert chosen == {**plain, "recheck_fll": True} and "recheck_fll" not in plain
+    assert TrackerConfig.from_constants(chosen).fll_recheck is True
+    assert TrackerConfig.from_constants(plain).fll_recheck is False

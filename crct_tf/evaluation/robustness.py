@@ -680,6 +680,9 @@ def main(argv=None):
                         help="FLL on the mirrored crop too, averaged (default: the weights' own)")
     parser.add_argument("--fll_upright", default=None, choices=("on", "off"),
                         help="FLL's crop turned upright by BT's roll (default: the weights' own)")
+    parser.add_argument("--recheck_fll", default=None, choices=("on", "off"),
+                        help="the validator also checks FLL's points when it rejects BT's "
+                             "(default: the weights' own)")
     parser.add_argument("--runtime", default="tf", choices=("tf", "litert"),
                         help="tf (default) or the tracking command's default LiteRT int8 models")
     parser.add_argument("--save_frames", default=None, help="write the frames as PNG here")
@@ -703,7 +706,8 @@ def main(argv=None):
                                 args.out, labels=args.labels, fll_box=args.fll_box,
                                 fll_flip=flag_on_off(args.fll_flip),
                                 fll_upright=flag_on_off(args.fll_upright),
-                                runtime_kind=args.runtime)
+                                runtime_kind=args.runtime,
+                                recheck_fll=flag_on_off(args.recheck_fll))
     except (ValueError, RuntimeError, OSError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2

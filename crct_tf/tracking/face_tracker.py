@@ -77,7 +77,7 @@ def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", in
                  saved_model=None, tflite_dir=None, threads=None, jit_compile=False,
                  max_faces=1, smooth=False, detect_every=None, max_lost=None,
                  iou_threshold=None, detect=None, fll_box=None, fll_flip=None,
-                 fll_upright=None):
+                 fll_upright=None, recheck_fll=None):
     """A ready `FaceTracker`.
 
     Args:
@@ -109,6 +109,9 @@ def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", in
         paper's single pass (default: the weights' own; docs/robustness.md).
       fll_upright: True: FLL's crop turned upright by the roll of BT's points; False: the
         paper's upright crop (default: the weights' own; docs/robustness.md).
+      recheck_fll: True: when the validator rejects BT's points, it also checks FLL's, and the
+        face stays tracked if it accepts them; False: BT's alone (Algorithm 1); default: the
+        weights' own (none: on with max_faces > 1, off with 1; docs/robustness.md).
 
     Raises:
       RuntimeLoadError: weights or an export that cannot be used (one-line message).
@@ -126,12 +129,12 @@ def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", in
     tracker = Tracker.from_constants(loaded.steps, loaded.constants, detect=detect,
                                      init_box=init_box, mode=mode, redetect_on=redetect_on,
                                      **tracker_options(max_faces, smooth, detect_every, max_lost,
-                                                       iou_threshold))
+                                                       iou_threshold, recheck_fll))
     return FaceTracker(tracker, loaded.label)
 
 
 def tracker_options(max_faces=1, smooth=False, detect_every=None, max_lost=None,
-                    iou_threshold=None):
+                    iou_threshold=None, recheck_fll=None):
     """`TrackerConfig` overrides from the API's arguments (None: the default)."""
     from crct_tf.tracking.smoothing import OneEuroParams
     if smooth is True:
@@ -143,4 +146,4 @@ def tracker_options(max_faces=1, smooth=False, detect_every=None, max_lost=None,
     else:
         raise ValueError(f"smooth must be True, False or OneEuroParams, got {smooth!r}")
     return {"max_faces": max_faces, "smoothing": smoothing, "detect_every": detect_every,
-            "max_lost": max_lost, "iou_threshold": iou_threshold}
+            "max_lost": max_lost, "iou_threshold": iou_threshold, "recheck_fll": recheck_fll}

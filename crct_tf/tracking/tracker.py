@@ -86,6 +86,7 @@ class TrackerConfig:
       duplicate_iou: two tracked faces whose boxes overlap this much are one face.
       recheck_fll: when FV rejects BT's estimate, FV checks FLL's landmarks too and the face is
         tracked if it accepts them; None: on with max_faces > 1, off with 1 (Algorithm 1).
+        Weights may carry their own choice in their `tracker` constants (`from_constants`).
       smoothing: `smoothing.OneEuroParams` to smooth each face's landmarks (and box), or None
         for the raw output.
       pose: compute each tracked face's head pose (`pose.estimate_pose`).
@@ -140,10 +141,13 @@ class TrackerConfig:
 
     @classmethod
     def from_constants(cls, tracker_constants, **overrides):
-        """From the weights' `tracker` constants ({seq_bt, t_b, t_c}); None overrides ignored."""
+        """From the weights' `tracker` constants ({seq_bt, t_b, t_c}, and `recheck_fll` where
+        the weights chose it); None overrides ignored."""
         values = {"seq_bt": int(tracker_constants.get("seq_bt", cls.seq_bt)),
                   "t_b": float(tracker_constants.get("t_b", cls.t_b)),
                   "t_c": float(tracker_constants.get("t_c", cls.t_c))}
+        if tracker_constants.get("recheck_fll") is not None:
+            values["recheck_fll"] = bool(tracker_constants["recheck_fll"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

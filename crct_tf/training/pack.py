@@ -58,7 +58,7 @@ def bundle_settings(bt_settings, fll_settings, fv_settings):
 
 def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_backbone=False,
               mtcnn_box_map=None, t_c=T_C, fll_box=None, fll_flip=None,
-              fll_upright=None):
+              fll_upright=None, recheck_fll=None):
     """Restores the latest checkpoint of each run and writes them as one bundle.
 
     Args:
@@ -73,6 +73,9 @@ def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_ba
         None: off.
       fll_upright: FLL's crop turned upright by BT's roll (`CropSettings.fll_upright`); None:
         off.
+      recheck_fll: FV's second look, at FLL's landmarks, when it rejects BT's estimate
+        (`TrackerConfig.recheck_fll`), saved in the tracker constants; None: not saved (the
+        tracker's default: on with several faces, off with one, as Algorithm 1).
 
     Raises:
       bundle.BundleError: a sub-network missing or given twice, runs with different crop
@@ -111,6 +114,8 @@ def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_ba
     if not 0.0 < t_c < 1.0:
         raise bundle.BundleError(f"T_C must be between 0 and 1, got {t_c}")
     tracker = {"seq_bt": int(bt_run["seq_bt"]), "t_b": T_B, "t_c": float(t_c)}
+    if recheck_fll is not None:
+        tracker["recheck_fll"] = bool(recheck_fll)
     try:
         settings = settings.with_tracker_choices(fll_box, fll_flip, fll_upright)
     except ValueError as e:
