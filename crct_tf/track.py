@@ -159,8 +159,7 @@ def tracker_options(args):
     """The TrackerConfig options of the multi-face and smoothing flags."""
     return {"max_faces": args.max_faces, "detect_every": args.detect_every,
             "max_lost": args.max_lost, "iou_threshold": args.iou_threshold,
-            "recheck_fll": None if getattr(args, "recheck_fll", None) is None
-            else args.recheck_fll == "on",
+            "recheck_fll": runtimes.flag_on_off(getattr(args, "recheck_fll", None)),
             "smoothing": getattr(args, "smoothing", None)}
 
 

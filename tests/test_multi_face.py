@@ -333,6 +333,15 @@ def test_weights_can_choose_fvs_second_look_for_one_face(constants, override, st
     assert tracker.track(frame(BRIGHT)).status == status
 
 
+@pytest.mark.parametrize("flags, chosen", [([], None), (["--recheck_fll", "on"], True),
+                                           (["--recheck_fll", "off"], False)])
+def test_the_recheck_flag_reaches_the_trackers_options(flags, chosen, tmp_path):
+    """Not given, the weights decide (None); given, it overrides them."""
+    from crct_tf import track
+    args = track.parse_args(["--input", str(tmp_path)] + flags)
+    assert track.tracker_options(args)["recheck_fll"] is chosen
+
+
 def test_redetect_on_same_with_two_faces(steps):
     """FV rejects the right face at frame 2: MTCNN runs on that frame, eq. 8 gives the right
     face its detection and the step runs again for it alone; the left face is untouched."""
