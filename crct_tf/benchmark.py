@@ -46,6 +46,8 @@ import time
 import numpy as np
 from absl import app, flags, logging
 
+from crct_tf import absl_command
+
 FLAGS = flags.FLAGS
 
 
@@ -688,8 +690,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    try:
-        app.run(main)
-    except SystemExit as e:  # absl exits 1 after printing --help: asking for help is no error
-        asked_for_help = {"--help", "--helpshort", "--helpfull", "-?"} & set(sys.argv[1:])
-        sys.exit(0 if e.code == 1 and asked_for_help else e.code)
+    absl_command.run(main, "benchmark")

@@ -32,6 +32,7 @@ import sys
 
 from absl import app, flags, logging
 
+from crct_tf import absl_command
 from crct_tf.evaluation import report
 from crct_tf.evaluation.vw300_categories import VW300_TEST_CATEGORIES
 from crct_tf.geometry.landmarks import PtsError
@@ -107,8 +108,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        app.run(main)
-    except SystemExit as e:  # absl exits 1 after printing --help: asking for help is no error
-        asked_for_help = {"--help", "--helpshort", "--helpfull", "-?"} & set(sys.argv[1:])
-        sys.exit(0 if e.code == 1 and asked_for_help else e.code)
+    absl_command.run(main, "crct_tf.evaluate")

@@ -40,6 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL",
 
 from absl import app, flags, logging  # noqa: E402
 
+from crct_tf import absl_command  # noqa: E402
 from crct_tf.geometry.cropping import FLL_BOX_RULES  # noqa: E402
 from crct_tf.tracking.runtime import flag_on_off  # noqa: E402
 from crct_tf.weights.staged_folder import staged_folder  # noqa: E402
@@ -214,8 +215,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    try:
-        app.run(main)
-    except SystemExit as e:  # absl exits 1 after printing --help: asking for help is no error
-        asked_for_help = {"--help", "--helpshort", "--helpfull", "-?"} & set(sys.argv[1:])
-        sys.exit(0 if e.code == 1 and asked_for_help else e.code)
+    absl_command.run(main, "crct_tf.export")

@@ -21,7 +21,9 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL",
                       "2" if os.path.exists("/proc/driver/nvidia") else "3")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
+
+from crct_tf import absl_command  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -253,8 +255,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        app.run(main)
-    except SystemExit as e:  # absl exits 1 after printing --help: asking for help is no error
-        asked_for_help = {"--help", "--helpshort", "--helpfull", "-?"} & set(sys.argv[1:])
-        sys.exit(0 if e.code == 1 and asked_for_help else e.code)
+    absl_command.run(main, "crct_tf.train")
