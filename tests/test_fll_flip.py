@@ -103,15 +103,18 @@ def test_load_tracker_passes_the_fll_choices(untrained_weights):
         ("bt_centre", True)
 
 
-def test_saved_model_keeps_the_setting_it_was_exported_with(untrained_weights, tmp_path):
+def test_saved_model_keeps_the_settings_it_was_exported_with(untrained_weights, tmp_path):
+    """fll_flip, and the tracker's recheck_fll (FV's second look) in its constants."""
     from crct_tf import export
     from crct_tf.tracking.runtime import RuntimeLoadError, load_runtime
+    from crct_tf.tracking.tracker import TrackerConfig
     out = export.run("saved_model", str(tmp_path / "saved"), weights=str(untrained_weights),
-                     jit_compile=False, fll_flip=True)
+                     jit_compile=False, fll_flip=True, recheck_fll=True)
     constants = json.loads((tmp_path / "saved" / "assets" / "crct_tracker.json").read_text())
     assert constants["crop_settings"]["fll_flip"] is True
     restored = load_runtime(saved_model=out)
     assert restored.steps.settings.fll_flip is True
+    assert TrackerConfig.from_constants(restored.constants["tracker"]).fll_recheck is True
     with pytest.raises(RuntimeLoadError, match="exported with fll_flip on; .* --fll_flip off"):
         load_runtime(saved_model=out, fll_flip=False)
     # The restored step mirrors: it equals the in-memory step with the option on.
