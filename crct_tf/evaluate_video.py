@@ -42,6 +42,8 @@ flags.DEFINE_enum("fll_flip", None, ["on", "off"], "on: FLL also on the mirrored
                   "point sets averaged; default: the weights' own.")
 flags.DEFINE_enum("fll_upright", None, ["on", "off"], "on: FLL's crop turned by the roll of BT's "
                   "points (needs fll_box bt); default: the weights' own.")
+flags.DEFINE_enum("fll_turn", None, ["on", "off"], "on: FLL also on its crop turned by the roll "
+                  "of BT's points, the two point sets averaged; default: the weights' own.")
 flags.DEFINE_integer("max_frames", None, "Track at most this many frames per video.")
 
 VIDEO_FILE = "vid.avi"
@@ -136,7 +138,8 @@ def main(argv):
             runtime = runtimes.load_runtime(weights=FLAGS.weights, saved_model=FLAGS.saved_model,
                                             fll_box=FLAGS.fll_box,
                                             fll_flip=runtimes.flag_on_off(FLAGS.fll_flip),
-                                            fll_upright=runtimes.flag_on_off(FLAGS.fll_upright))
+                                            fll_upright=runtimes.flag_on_off(FLAGS.fll_upright),
+                                            fll_turn=runtimes.flag_on_off(FLAGS.fll_turn))
         except runtimes.RuntimeLoadError as e:
             raise EvaluateVideoError(str(e)) from None
         detect = default_detector() if set(FLAGS.modes) - {"bt"} else None

@@ -80,6 +80,10 @@ def define_flags():
     flags.DEFINE_enum("fll_upright", None, ["on", "off"], "on: the tracker turns FLL's crop by "
                       "the roll of BT's points, the face upright in it (needs fll_box bt; "
                       "docs/robustness.md), saved with the export. Default: the weights' own.")
+    flags.DEFINE_enum("fll_turn", None, ["on", "off"], "on: the tracker also runs FLL on its crop "
+                      "turned by the roll of BT's points and averages the two point sets (one "
+                      "more FLL pass per frame; docs/robustness.md), saved with the export. "
+                      "Default: the weights' own.")
     flags.DEFINE_enum("recheck_fll", None, ["on", "off"], "on: when the validator rejects BT's "
                       "estimate of a face, it also checks FLL's landmarks, and the face stays "
                       "tracked if it accepts them (docs/robustness.md), saved with the export. "
@@ -140,7 +144,7 @@ def export_saved_model(bundle, export_dir, overwrite=False, jit_compile=True, we
 
 def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
         dtype="float32", share_backbone=False, jit_compile=True, quantize="none", t_c=None,
-        fll_box=None, fll_flip=None, fll_upright=None, recheck_fll=None):
+        fll_box=None, fll_flip=None, fll_upright=None, recheck_fll=None, fll_turn=None):
     """What the CLI does; returns the written folder.
 
     Raises:
@@ -162,7 +166,7 @@ def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
             return pack_runs(list(model_dirs), export_dir, dtype=dtype, overwrite=overwrite,
                              share_backbone=share_backbone, t_c=T_C if t_c is None else t_c,
                              fll_box=fll_box, fll_flip=fll_flip, fll_upright=fll_upright,
-                             recheck_fll=recheck_fll)
+                             recheck_fll=recheck_fll, fll_turn=fll_turn)
         except TrainingError as e:
             raise ExportError(str(e)) from None
     from crct_tf.tracking.runtime import RuntimeLoadError, load_weights
@@ -173,7 +177,8 @@ def run(export_format, export_dir, weights=None, model_dirs=(), overwrite=False,
         raise ExportError(str(e)) from None
     weights = weights or bundled_weights_dir()         # recorded as the export's source
     try:
-        bundle.settings = bundle.settings.with_tracker_choices(fll_box, fll_flip, fll_upright)
+        bundle.settings = bundle.settings.with_tracker_choices(fll_box, fll_flip, fll_upright,
+                                                               fll_turn)
     except ValueError as e:
         raise ExportError(str(e)) from None
     if recheck_fll is not None:
@@ -200,7 +205,7 @@ def main(argv):
                   FLAGS.overwrite, FLAGS.dtype, FLAGS.share_backbone, FLAGS.jit_compile,
                   FLAGS.quantize, FLAGS.t_c, FLAGS.fll_box,
                   flag_on_off(FLAGS.fll_flip), flag_on_off(FLAGS.fll_upright),
-                  flag_on_off(FLAGS.recheck_fll))
+                  flag_on_off(FLAGS.recheck_fll), flag_on_off(FLAGS.fll_turn))
     except ExportError as e:
         _fail(e)
     except (OSError, ValueError) as e:

@@ -99,6 +99,10 @@ def add_tracking_arguments(p):
     p.add_argument("--fll_upright", choices=("on", "off"),
                    help="on: FLL's crop turned by the roll of BT's points, the face upright in "
                         "it (needs --fll_box bt); default: the weights' own (docs/robustness.md)")
+    p.add_argument("--fll_turn", choices=("on", "off"),
+                   help="on: FLL also on its crop turned by the roll of BT's points, the two "
+                        "point sets averaged (one more FLL pass per frame); default: the "
+                        "weights' own (docs/robustness.md)")
     p.add_argument("--redetect_on", default="next",
                    help="after FV rejects frame t, run MTCNN on t+1 (next, the paper) or on t "
                         "itself and run the step again (same, the authors' code)")
@@ -248,7 +252,9 @@ def load_networks(args, frames=None):
                                         fll_flip=runtimes.flag_on_off(
                                             getattr(args, "fll_flip", None)),
                                         fll_upright=runtimes.flag_on_off(
-                                            getattr(args, "fll_upright", None)))
+                                            getattr(args, "fll_upright", None)),
+                                        fll_turn=runtimes.flag_on_off(
+                                            getattr(args, "fll_turn", None)))
     except runtimes.RuntimeLoadError as e:
         raise UsageError(str(e)) from None
     return runtime.steps, runtime.constants, runtime.label

@@ -118,11 +118,12 @@ def test_export_writes_models_and_constants(tiny_export):
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]   # no staging
 
 
-@pytest.mark.parametrize("fll_box, fll_flip, fll_upright", [
-    ("bt", False, False), ("bt_centre", False, False), ("bt_centre_corrected", True, False),
-    ("bt_capped", True, False), ("bt", True, True)])
+@pytest.mark.parametrize("fll_box, fll_flip, fll_upright, fll_turn", [
+    ("bt", False, False, False), ("bt_centre", False, False, False),
+    ("bt_centre_corrected", True, False, False), ("bt_capped", True, False, False),
+    ("bt", True, True, False), ("bt_capped", True, False, True), ("bt", False, False, True)])
 def test_fp32_tflite_steps_equal_the_tf_steps_tiny(tiny_export, demo_clip, mtcnn_detector,
-                                                    fll_box, fll_flip, fll_upright):
+                                                    fll_box, fll_flip, fll_upright, fll_turn):
     from crct_tf.tracking.frame_step import FrameSteps
     from crct_tf.tracking.tflite_steps import TfliteSteps
     bundle, folder = tiny_export
@@ -130,7 +131,8 @@ def test_fp32_tflite_steps_equal_the_tf_steps_tiny(tiny_export, demo_clip, mtcnn
     tflite = TfliteSteps(str(folder), num_threads=2)
     settings = dataclasses.replace(bundle.settings, fll_box=fll_box,     # FLL's crop, its
                                    fll_flip=fll_flip,                    # mirror, turned
-                                   fll_upright=fll_upright)              # upright: both runtimes
+                                   fll_upright=fll_upright,              # upright, or
+                                   fll_turn=fll_turn)                    # both: both runtimes
     tflite.settings = settings
     tf_steps = FrameSteps(bundle.bt, bundle.fv, bundle.fll, settings)
     expected = _track(tf_steps, _constants(bundle), frames, mtcnn_detector)

@@ -2,7 +2,7 @@ r"""Landmarks against HUMAN 68-point labels: the bundled tracker's first frame a
 five 300-W test photos of the `human_300w` asset (fetched by pip, sha256-checked).
 
     python tools/human_label_check.py [--weights DIR] [--runtime tf|litert] [--fll_flip on|off]
-        [--fll_upright on|off]
+        [--fll_upright on|off] [--fll_turn on|off]
 
 Every other landmark figure of the project is measured against dlib's points (the teacher); this
 is the one check against people's annotation. Per photo and method: NME normalised by the box
@@ -59,6 +59,9 @@ def main(argv=None):
                         help="FLL on the mirrored crop too, averaged (default: the weights' own)")
     parser.add_argument("--fll_upright", choices=["on", "off"],
                         help="FLL's crop turned upright by BT's roll (default: the weights' own)")
+    parser.add_argument("--fll_turn", choices=["on", "off"],
+                        help="FLL also on its crop turned by BT's roll, averaged (default: the "
+                             "weights' own)")
     args = parser.parse_args(argv)
     from crct_tf.evaluation import robustness
     from crct_tf.tracking.runtime import RuntimeLoadError, flag_on_off, load_runtime
@@ -66,7 +69,8 @@ def main(argv=None):
     try:
         runtime = load_runtime(args.weights, runtime=args.runtime,
                                fll_flip=flag_on_off(args.fll_flip),
-                               fll_upright=flag_on_off(args.fll_upright))
+                               fll_upright=flag_on_off(args.fll_upright),
+                               fll_turn=flag_on_off(args.fll_turn))
         photos = load_photos()
     except (assets.AssetError, lm.PtsError, DatasetError, OSError, ValueError,
             RuntimeLoadError) as e:

@@ -517,7 +517,7 @@ def score(frames, sequence, mode):
 
 def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=DEFAULT_FRAMES,
                   out_dir=None, runtime=None, log=print, labels="teacher", fll_box=None,
-                  fll_flip=None, fll_upright=None, runtime_kind="tf", **config):
+                  fll_flip=None, fll_upright=None, runtime_kind="tf", fll_turn=None, **config):
     """Builds the sequences, tracks them in every mode (and dlib), scores them.
 
     `runtime` is a loaded `Runtime`; when it is None, one is loaded from `weights` on
@@ -530,7 +530,7 @@ def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=
     if runtime is None:
         from crct_tf.tracking.runtime import load_runtime
         runtime = load_runtime(weights, runtime=runtime_kind, fll_box=fll_box,
-                               fll_flip=fll_flip, fll_upright=fll_upright)
+                               fll_flip=fll_flip, fll_upright=fll_upright, fll_turn=fll_turn)
     t_c = float(config.get("t_c") or runtime.constants["tracker"]["t_c"])
     sequences = build_sequences(names, frames, labels=labels)
     detect = CachedDetector()
@@ -582,6 +582,7 @@ def run_benchmark(weights=None, names=None, modes=MODES, with_dlib=True, frames=
                        "fll_box": settings.fll_box if settings else None,
                        "fll_flip": settings.fll_flip if settings else None,
                        "fll_upright": settings.fll_upright if settings else None,
+                       "fll_turn": settings.fll_turn if settings else None,
                        "labels": labels,
                        "config": {k: v for k, v in config.items() if v is not None}}, f)
         with open(os.path.join(out_dir, "robustness.md"), "w") as f:
@@ -680,6 +681,9 @@ def main(argv=None):
                         help="FLL on the mirrored crop too, averaged (default: the weights' own)")
     parser.add_argument("--fll_upright", default=None, choices=("on", "off"),
                         help="FLL's crop turned upright by BT's roll (default: the weights' own)")
+    parser.add_argument("--fll_turn", default=None, choices=("on", "off"),
+                        help="FLL also on its crop turned by BT's roll, averaged (default: the "
+                             "weights' own)")
     parser.add_argument("--recheck_fll", default=None, choices=("on", "off"),
                         help="the validator also checks FLL's points when it rejects BT's "
                              "(default: the weights' own)")
@@ -706,6 +710,7 @@ def main(argv=None):
                                 args.out, labels=args.labels, fll_box=args.fll_box,
                                 fll_flip=flag_on_off(args.fll_flip),
                                 fll_upright=flag_on_off(args.fll_upright),
+                                fll_turn=flag_on_off(args.fll_turn),
                                 runtime_kind=args.runtime,
                                 recheck_fll=flag_on_off(args.recheck_fll))
     except (ValueError, RuntimeError, OSError) as error:

@@ -36,6 +36,13 @@ class CropSettings:
         by default): as a tracker with landmarks of the previous frame can (MediaPipe's face
         mesh turns its crop likewise); needs `fll_box` `bt`. Tracking by detection (fll_mt)
         and FLL after a (re)detection use the detector's upright box as before.
+      fll_turn: the tracker runs FLL on its crop as it is and on the same square turned by the
+        roll of BT's points (the face upright in it), and averages the two point sets (the
+        second turned back). Not in the paper (off by default): like `fll_flip`, a second look
+        that cancels part of FLL's error, at one more FLL pass per face and frame (two with
+        `fll_flip`). Works with every `fll_box` rule; cannot be combined with `fll_upright`,
+        which replaces the crop instead. Tracking by detection and FLL after a (re)detection
+        have no BT points and use the one upright crop.
       fv_face_context, fv_face_size, fv_patch_size: the validator's patches (eq. 6), see
         `cropping.landmark_patch_boxes`.
     """
@@ -49,17 +56,21 @@ class CropSettings:
     fll_box: str = "bt"
     fll_flip: bool = False
     fll_upright: bool = False
+    fll_turn: bool = False
 
     def __post_init__(self):
         if self.fll_box not in cropping.FLL_BOX_RULES:
             raise ValueError(f"unknown fll_box {self.fll_box!r}; expected "
                              f"{', '.join(cropping.FLL_BOX_RULES)}")
-        for name in ("fll_flip", "fll_upright"):
+        for name in ("fll_flip", "fll_upright", "fll_turn"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.fll_upright and self.fll_box != "bt":
             raise ValueError(f"fll_upright turns the crop of the `bt` rule; it cannot be "
                              f"combined with fll_box {self.fll_box!r} (choose fll_box bt)")
+        if self.fll_upright and self.fll_turn:
+            raise ValueError("fll_upright and fll_turn are two ways of turning FLL's crop; "
+                             "choose one")
         if self.fll_input_size is not None and (not isinstance(self.fll_input_size, int)
                                                 or self.fll_input_size < 1):
             raise ValueError(f"fll_input_size must be a positive integer or None, got "
@@ -75,10 +86,16 @@ class CropSettings:
         """The input side of a backbone BT and FLL share: theirs, or None (any) when they differ."""
         return self.input_size if self.fll_size == self.input_size else None
 
-    def with_tracker_choices(self, fll_box=None, fll_flip=None, fll_upright=None):
-        """These settings with the tracker's FLL choices that are given (None: kept)."""
+    def with_tracker_choices(self, fll_box=None, fll_flip=None, fll_upright=None, fll_turn=None):
+        """These settings with the tracker's FLL choices that are given (None: kept). Turning
+        on one of `fll_upright` and `fll_turn` turns the other off unless it is given too."""
+        if fll_upright and fll_turn is None:
+            fll_turn = False
+        if fll_turn and fll_upright is None:
+            fll_upright = False
         given = {k: v for k, v in (("fll_box", fll_box), ("fll_flip", fll_flip),
-                                   ("fll_upright", fll_upright)) if v is not None}
+                                   ("fll_upright", fll_upright), ("fll_turn", fll_turn))
+                 if v is not None}
         return dataclasses.replace(self, **given)
 
     def to_dict(self):

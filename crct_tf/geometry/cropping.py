@@ -108,6 +108,16 @@ def turned_context_window(points, context=DEFAULT_CONTEXT):
     return np.concatenate([centre, side[..., None], angle[..., None]], axis=-1).astype(np.float32)
 
 
+def turned_square(window, angle):
+    """A square crop window [..., 4] (x0, y0, x1, y1, as `square_context_box` gives) turned by
+    `angle` [...] radians about its centre: the turned window [..., 4] (`CropSettings.fll_turn`)."""
+    window = np.asarray(window, dtype=np.float32)
+    centre = (window[..., :2] + window[..., 2:]) / 2.0
+    side = window[..., 2:3] - window[..., 0:1]
+    return np.concatenate([centre, side, np.asarray(angle, np.float32)[..., None]],
+                          axis=-1).astype(np.float32)
+
+
 def points_from_turned_crop(points, window, size):
     """Crop pixels [..., N, 2] of a `size` crop of the turned `window` [..., 4] -> image."""
     window = np.asarray(window, dtype=np.float32)

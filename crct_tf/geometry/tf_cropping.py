@@ -118,6 +118,14 @@ def tf_turned_context_window(points, context=DEFAULT_CONTEXT):
     return tf.concat([centre, side[..., None], angle[..., None]], axis=-1)
 
 
+def tf_turned_square(window, angle):
+    """`cropping.turned_square` as TensorFlow ops: [..., 4] and [...] -> [..., 4]."""
+    window = tf.convert_to_tensor(window, tf.float32)
+    centre = (window[..., :2] + window[..., 2:]) / 2.0
+    side = window[..., 2:3] - window[..., 0:1]
+    return tf.concat([centre, side, tf.convert_to_tensor(angle, tf.float32)[..., None]], axis=-1)
+
+
 def tf_points_from_turned_crop(points, window, size):
     """`cropping.points_from_turned_crop` as TensorFlow ops."""
     window = tf.convert_to_tensor(window, tf.float32)

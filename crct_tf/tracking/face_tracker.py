@@ -77,7 +77,7 @@ def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", in
                  saved_model=None, tflite_dir=None, threads=None, jit_compile=False,
                  max_faces=1, smooth=False, detect_every=None, max_lost=None,
                  iou_threshold=None, detect=None, fll_box=None, fll_flip=None,
-                 fll_upright=None, recheck_fll=None):
+                 fll_upright=None, fll_turn=None, recheck_fll=None):
     """A ready `FaceTracker`.
 
     Args:
@@ -109,6 +109,8 @@ def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", in
         paper's single pass (default: the weights' own; docs/robustness.md).
       fll_upright: True: FLL's crop turned upright by the roll of BT's points; False: the
         paper's upright crop (default: the weights' own; docs/robustness.md).
+      fll_turn: True: FLL also on its crop turned by the roll of BT's points, the two point
+        sets averaged; False: the crop as it is (default: the weights' own; docs/robustness.md).
       recheck_fll: True: when the validator rejects BT's points, it also checks FLL's, and the
         face stays tracked if it accepts them; False: BT's alone (Algorithm 1); default: the
         weights' own (none: on with max_faces > 1, off with 1; docs/robustness.md).
@@ -125,7 +127,8 @@ def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", in
     loaded = runtimes.load_runtime(weights=weights, saved_model=saved_model,
                                    tflite_dir=tflite_dir, threads=threads,
                                    jit_compile=jit_compile, runtime=runtime, fll_box=fll_box,
-                                   fll_flip=fll_flip, fll_upright=fll_upright)
+                                   fll_flip=fll_flip, fll_upright=fll_upright,
+                                   fll_turn=fll_turn)
     tracker = Tracker.from_constants(loaded.steps, loaded.constants, detect=detect,
                                      init_box=init_box, mode=mode, redetect_on=redetect_on,
                                      **tracker_options(max_faces, smooth, detect_every, max_lost,

@@ -10,7 +10,9 @@ One call of `FrameSteps.step` does lines 13-19 of Algorithm 1 for F faces of one
 (with `settings.fll_box` `bt_centre`, FLL's crop is centred on b_t^BT and sized by b_{t-1};
 with `bt_centre_corrected`, b_t^BT's centre is first moved back by the step's `fll_shift`;
 with `bt_capped`, b_t^BT's width and height are each capped at b_{t-1}'s;
-with `settings.fll_upright`, the crop is turned by the roll of l_t^BT, the face upright in it).
+with `settings.fll_upright`, the crop is turned by the roll of l_t^BT, the face upright in it;
+with `settings.fll_turn`, FLL also sees the same crop turned by that roll, and the two point
+sets are averaged).
 
 Frames are uint8 [H, W, 3] RGB of any size (dynamic H, W: no retracing); the previous frame may
 have another size. FLL always runs and the tracker ignores its result when FV rejects: one graph
@@ -177,6 +179,21 @@ class FrameSteps(tf.Module):
         points = tf_cropping.tf_points_from_turned_crop(self._fll_points(crops), window, size)
         return points, tf_cropping.tf_box_from_landmarks(points)
 
+    def _fll_turn_stage(self, frame, boxes, bt_landmarks):
+        """Lines 18-19 with `fll_turn`: FLL on the context crop of `boxes` as it is and turned
+        by the roll of BT's points (one FLL call on both), the two point sets averaged."""
+        size = self.settings.fll_size
+        window = tf_cropping.tf_square_context_box(boxes, self.settings.fll_context)
+        turned = tf_cropping.tf_turned_square(window, tf_cropping.tf_shape_roll(bt_landmarks))
+        crops = tf.concat([tf_cropping.tf_crop_images(frame[None], window, size,
+                                                      _zeros_index(boxes)),
+                           tf_cropping.tf_crop_turned(frame, turned, size)], axis=0)
+        both = self._fll_points(crops)
+        count = tf.shape(boxes)[0]
+        points = (cropping.points_from_crop(both[:count], window, size) +
+                  tf_cropping.tf_points_from_turned_crop(both[count:], turned, size)) / 2.0
+        return points, tf_cropping.tf_box_from_landmarks(points)
+
     def _fll_points(self, crops):
         """FLL's points in crop pixels; with `fll_flip`, the mean of the crop's and its mirror's
         (mirrored back as the training flip mirrors: `tf_flip_landmarks`)."""
@@ -197,7 +214,10 @@ class FrameSteps(tf.Module):
         else:
             fll_box = tf_cropping.tf_fll_crop_box(bt_box, boxes, self.settings.fll_box,
                                                   fll_shift)
-            landmarks, box = self._fll_stage(frame, fll_box)
+            if self.settings.fll_turn:
+                landmarks, box = self._fll_turn_stage(frame, fll_box, bt_landmarks)
+            else:
+                landmarks, box = self._fll_stage(frame, fll_box)
         return {"bt_landmarks": bt_landmarks, "bt_box": bt_box, "p_face": p_face,
                 "landmarks": landmarks, "box": box, "state": new_state}
 

@@ -115,7 +115,7 @@ def check_source(weights=None, saved_model=None, tflite_dir=None):
 
 def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
                  jit_compile=False, runtime=None, quantize=None, progress=None, fll_box=None,
-                 fll_flip=None, fll_upright=None):
+                 fll_flip=None, fll_upright=None, fll_turn=None):
     """The per-frame steps from one source.
 
     Args:
@@ -137,6 +137,8 @@ def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
         (`CropSettings.fll_flip`); None: the weights' own. As fll_box for a SavedModel.
       fll_upright: True / False: FLL's crop turned upright by BT's roll
         (`CropSettings.fll_upright`); None: the weights' own. As fll_box for a SavedModel.
+      fll_turn: True / False: FLL also on its crop turned by BT's roll, averaged
+        (`CropSettings.fll_turn`); None: the weights' own. As fll_box for a SavedModel.
 
     Raises:
       RuntimeLoadError: with a one-line message.
@@ -153,7 +155,7 @@ def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
             steps = tflite_steps.load_tflite_steps(folder, threads)
         except tflite_steps.TfliteError as e:
             raise RuntimeLoadError(str(e)) from None
-        steps.settings = _with_choices(steps.settings, fll_box, fll_flip, fll_upright)
+        steps.settings = _with_choices(steps.settings, fll_box, fll_flip, fll_upright, fll_turn)
         label = os.path.abspath(tflite_dir or weights or bundled_weights_dir())
         return Runtime(steps, steps.constants, label, "litert", os.path.abspath(folder), built)
     from crct_tf.tracking import frame_step
@@ -162,8 +164,8 @@ def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
             steps = frame_step.load_saved_model(saved_model)
         except frame_step.SavedModelError as e:
             raise RuntimeLoadError(str(e)) from None
-        asked = _with_choices(steps.settings, fll_box, fll_flip, fll_upright)
-        for name in ("fll_box", "fll_flip", "fll_upright"):
+        asked = _with_choices(steps.settings, fll_box, fll_flip, fll_upright, fll_turn)
+        for name in ("fll_box", "fll_flip", "fll_upright", "fll_turn"):
             saved, wanted = getattr(steps.settings, name), getattr(asked, name)
             if saved != wanted:
                 raise RuntimeLoadError(f"{saved_model}: exported with {name} "
@@ -172,16 +174,17 @@ def load_runtime(weights=None, saved_model=None, tflite_dir=None, threads=None,
         return Runtime(steps, steps.constants, os.path.abspath(saved_model), "tf")
     bundle = load_weights(weights)
     steps = frame_step.FrameSteps(bundle.bt, bundle.fv, bundle.fll,
-                                  _with_choices(bundle.settings, fll_box, fll_flip, fll_upright),
+                                  _with_choices(bundle.settings, fll_box, fll_flip, fll_upright,
+                                                fll_turn),
                                   jit_compile=jit_compile)
     constants = {"tracker": bundle.tracker, "mtcnn_box_map": bundle.mtcnn_box_map}
     return Runtime(steps, constants, os.path.abspath(weights or bundled_weights_dir()), "tf")
 
 
-def _with_choices(settings, fll_box, fll_flip, fll_upright=None):
+def _with_choices(settings, fll_box, fll_flip, fll_upright=None, fll_turn=None):
     """`settings` with the tracker's FLL choices that are not None; RuntimeLoadError if unknown."""
     try:
-        return settings.with_tracker_choices(fll_box, fll_flip, fll_upright)
+        return settings.with_tracker_choices(fll_box, fll_flip, fll_upright, fll_turn)
     except ValueError as e:
         raise RuntimeLoadError(str(e)) from None
 

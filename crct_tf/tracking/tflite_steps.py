@@ -190,27 +190,32 @@ class TfliteSteps:
         return float(np.reshape(self._fv(patches[None])[0], [-1])[0])
 
     def _fll_one(self, frame, box=None, bt_points=None):
-        """FLL on the context crop of `box`, or (`fll_upright`) on the turned crop of BT's
-        points `bt_points`."""
+        """FLL on the context crop of `box`; (`fll_upright`, no `box`) on the turned crop of BT's
+        points `bt_points`; (`fll_turn`, both given) on the crop of `box` as it is and turned by
+        the roll of `bt_points`, the two point sets averaged."""
         s = self.settings
         start = time.perf_counter()
-        if bt_points is not None:
-            window = cropping.turned_context_window(bt_points, s.fll_context)
-            crop = crop_turned_region(frame, window, s.fll_size)[None]
+        if box is None:
+            views = [(cropping.turned_context_window(bt_points, s.fll_context), True)]
         else:
             window = cropping.square_context_box(box, s.fll_context)
-            crop = crop_region(frame, window, s.fll_size)[None]
+            views = [(window, False)]
+            if bt_points is not None:
+                views.append((cropping.turned_square(window, cropping.shape_roll(bt_points)), True))
+        crops = [crop_turned_region(frame, w, s.fll_size) if turned
+                 else crop_region(frame, w, s.fll_size) for w, turned in views]
         start = self._timed("crops", start)
-        crop = self._prewhiten(crop)
+        crops = [self._prewhiten(crop[None]) for crop in crops]
         self._timed("prewhiten", start)
-        crop_points = self._fll(crop)[0][0]
-        if s.fll_flip:                          # see CropSettings.fll_flip and FrameSteps
-            mirrored = self._fll(crop[:, :, ::-1])[0][0]
-            crop_points = (crop_points + flip_landmarks(mirrored, s.fll_size)) / 2.0
-        if bt_points is not None:
-            points = cropping.points_from_turned_crop(crop_points, window, s.fll_size)
-        else:
-            points = cropping.points_from_crop(crop_points, window, s.fll_size)
+        points = []
+        for (window, turned), crop in zip(views, crops):
+            crop_points = self._fll(crop)[0][0]
+            if s.fll_flip:                          # see CropSettings.fll_flip and FrameSteps
+                mirrored = self._fll(crop[:, :, ::-1])[0][0]
+                crop_points = (crop_points + flip_landmarks(mirrored, s.fll_size)) / 2.0
+            to_image = cropping.points_from_turned_crop if turned else cropping.points_from_crop
+            points.append(to_image(crop_points, window, s.fll_size))
+        points = np.mean(points, axis=0)
         return points, box_from_landmarks(points)
 
     # -- the FrameSteps interface (numpy in, dict of numpy out) -------------------------------
@@ -227,7 +232,8 @@ class TfliteSteps:
                 points, final_box = self._fll_one(frame, bt_points=bt_points)
             else:
                 points, final_box = self._fll_one(
-                    frame, cropping.fll_crop_box(bt_box, box, self.settings.fll_box, shift))
+                    frame, cropping.fll_crop_box(bt_box, box, self.settings.fll_box, shift),
+                    bt_points if self.settings.fll_turn else None)
             for key, value in zip(out, (bt_points, bt_box, p_face, points, final_box, new_state)):
                 out[key].append(value)
         return _stack(out)

@@ -27,10 +27,11 @@ def _default_box_map():
 
 
 def _training_crops(settings):
-    """`settings` with the tracker's choices (`fll_box`, `fll_flip`, `fll_upright`) at their
-    defaults: a run seeded from a bundle carries the bundle's, a trained run none, and a bundle
+    """`settings` with the tracker's choices (`fll_box`, `fll_flip`, `fll_upright`,
+    `fll_turn`) at their defaults: a run seeded from a bundle carries the bundle's, a trained run none, and a bundle
     takes them from `pack_runs`' arguments."""
-    return dataclasses.replace(settings, fll_box="bt", fll_flip=False, fll_upright=False)
+    return dataclasses.replace(settings, fll_box="bt", fll_flip=False, fll_upright=False,
+                               fll_turn=False)
 
 
 def bundle_settings(bt_settings, fll_settings, fv_settings):
@@ -58,7 +59,7 @@ def bundle_settings(bt_settings, fll_settings, fv_settings):
 
 def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_backbone=False,
               mtcnn_box_map=None, t_c=T_C, fll_box=None, fll_flip=None,
-              fll_upright=None, recheck_fll=None):
+              fll_upright=None, recheck_fll=None, fll_turn=None):
     """Restores the latest checkpoint of each run and writes them as one bundle.
 
     Args:
@@ -73,6 +74,8 @@ def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_ba
         None: off.
       fll_upright: FLL's crop turned upright by BT's roll (`CropSettings.fll_upright`); None:
         off.
+      fll_turn: FLL also on its crop turned by BT's roll, averaged (`CropSettings.fll_turn`);
+        None: off.
       recheck_fll: FV's second look, at FLL's landmarks, when it rejects BT's estimate
         (`TrackerConfig.recheck_fll`), saved in the tracker constants; None: not saved (the
         tracker's default: on with several faces, off with one, as Algorithm 1).
@@ -117,7 +120,7 @@ def pack_runs(model_dirs, export_dir, dtype="float32", overwrite=False, share_ba
     if recheck_fll is not None:
         tracker["recheck_fll"] = bool(recheck_fll)
     try:
-        settings = settings.with_tracker_choices(fll_box, fll_flip, fll_upright)
+        settings = settings.with_tracker_choices(fll_box, fll_flip, fll_upright, fll_turn)
     except ValueError as e:
         raise bundle.BundleError(str(e)) from None
     path = bundle.save_bundle(
