@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from crct_tf.geometry import cropping, tf_cropping
 from crct_tf.geometry import landmarks as lm
+from crct_tf.geometry.landmarks import flip_landmarks
 from crct_tf.geometry.crop_settings import CropSettings
 from crct_tf.models.landmark_heads import mean_shape_in_crop
 from crct_tf.tracking.frame_step import FrameSteps
@@ -58,13 +59,13 @@ def _steps(bt_degrees, **choices):
                       state_shape=STATE_SHAPE), fixed
 
 
-@pytest.mark.parametrize("bt_degrees", [-25.0, 30.0])
-def test_the_step_averages_flls_points_on_the_crop_and_the_crop_turned(bt_degrees):
+@pytest.mark.parametrize("bt_degrees, fll_flip", [(-25.0, False), (30.0, False), (30.0, True)])
+def test_the_step_averages_flls_points_on_the_crop_and_the_crop_turned(bt_degrees, fll_flip):
     frame = _pattern()
     boxes = np.array([[100.0, 80.0, 180.0, 160.0], [60.0, 40.0, 120.0, 100.0]], np.float32)
     state = np.zeros([2, *STATE_SHAPE], np.float32)
     shifts = np.zeros([2, 2], np.float32)
-    steps, fixed = _steps(bt_degrees, fll_box="bt_capped", fll_turn=True)
+    steps, fixed = _steps(bt_degrees, fll_box="bt_capped", fll_turn=True, fll_flip=fll_flip)
     out = steps.step(frame, frame, boxes, state, shifts)
     size = SETTINGS.fll_size
     for face in range(2):
@@ -74,12 +75,15 @@ def test_the_step_averages_flls_points_on_the_crop_and_the_crop_turned(bt_degree
         as_is = cropping.points_from_crop(fixed, window, size)
         turned = cropping.points_from_turned_crop(
             fixed, cropping.turned_square(window, cropping.shape_roll(bt_points)), size)
-        np.testing.assert_allclose(out["landmarks"].numpy()[face], (as_is + turned) / 2.0,
+        views = [as_is, turned]
+        if fll_flip:        # the third view: the crop's mirror, its points mirrored back
+            views.append(cropping.points_from_crop(flip_landmarks(fixed, size), window, size))
+        np.testing.assert_allclose(out["landmarks"].numpy()[face], np.mean(views, axis=0),
                                    atol=0.05)
-        # The crop as it is sees the face upright (roll 0), the turned one BT's roll: the mean
-        # leans half way.
+        # The crop as it is (and its mirror) sees the face upright (roll 0), the turned one at
+        # BT's roll: the mean leans by BT's roll over the number of views.
         roll = math.degrees(cropping.shape_roll(out["landmarks"].numpy()[face]))
-        assert roll == pytest.approx(bt_degrees / 2.0, abs=0.5)
+        assert roll == pytest.approx(bt_degrees / len(views), abs=0.5)
         np.testing.assert_allclose(out["box"].numpy()[face],
                                    lm.box_from_landmarks(out["landmarks"].numpy()[face]),
                                    atol=1e-3)

@@ -37,12 +37,12 @@ class CropSettings:
         mesh turns its crop likewise); needs `fll_box` `bt`. Tracking by detection (fll_mt)
         and FLL after a (re)detection use the detector's upright box as before.
       fll_turn: the tracker runs FLL on its crop as it is and on the same square turned by the
-        roll of BT's points (the face upright in it), and averages the two point sets (the
-        second turned back). Not in the paper (off by default): like `fll_flip`, a second look
-        that cancels part of FLL's error, at one more FLL pass per face and frame (two with
-        `fll_flip`). Works with every `fll_box` rule; cannot be combined with `fll_upright`,
-        which replaces the crop instead. Tracking by detection and FLL after a (re)detection
-        have no BT points and use the one upright crop.
+        roll of BT's points (the face upright in it), and averages the point sets (the turned
+        one turned back; with `fll_flip`, the crop's mirror is the third). Not in the paper (off
+        by default): like `fll_flip`, another look that cancels part of FLL's error, at one
+        more FLL pass per face and frame. Works with every `fll_box` rule; cannot be combined
+        with `fll_upright`, which replaces the crop instead. Tracking by detection and FLL
+        after a (re)detection have no BT points and use the one upright crop.
       fv_face_context, fv_face_size, fv_patch_size: the validator's patches (eq. 6), see
         `cropping.landmark_patch_boxes`.
     """

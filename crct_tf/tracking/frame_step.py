@@ -11,8 +11,8 @@ One call of `FrameSteps.step` does lines 13-19 of Algorithm 1 for F faces of one
 with `bt_centre_corrected`, b_t^BT's centre is first moved back by the step's `fll_shift`;
 with `bt_capped`, b_t^BT's width and height are each capped at b_{t-1}'s;
 with `settings.fll_upright`, the crop is turned by the roll of l_t^BT, the face upright in it;
-with `settings.fll_turn`, FLL also sees the same crop turned by that roll, and the two point
-sets are averaged).
+with `settings.fll_turn`, FLL also sees the same crop turned by that roll, and the point sets
+are averaged).
 
 Frames are uint8 [H, W, 3] RGB of any size (dynamic H, W: no retracing); the previous frame may
 have another size. FLL always runs and the tracker ignores its result when FV rejects: one graph
@@ -180,18 +180,24 @@ class FrameSteps(tf.Module):
         return points, tf_cropping.tf_box_from_landmarks(points)
 
     def _fll_turn_stage(self, frame, boxes, bt_landmarks):
-        """Lines 18-19 with `fll_turn`: FLL on the context crop of `boxes` as it is and turned
-        by the roll of BT's points (one FLL call on both), the two point sets averaged."""
+        """Lines 18-19 with `fll_turn`: FLL on the context crop of `boxes` and on the same square
+        turned by the roll of BT's points (with `fll_flip`, on the crop's mirror too; one FLL
+        call), the mean of the point sets mapped back to the image."""
         size = self.settings.fll_size
         window = tf_cropping.tf_square_context_box(boxes, self.settings.fll_context)
         turned = tf_cropping.tf_turned_square(window, tf_cropping.tf_shape_roll(bt_landmarks))
-        crops = tf.concat([tf_cropping.tf_crop_images(frame[None], window, size,
-                                                      _zeros_index(boxes)),
-                           tf_cropping.tf_crop_turned(frame, turned, size)], axis=0)
-        both = self._fll_points(crops)
+        crops = tf_cropping.tf_crop_images(frame[None], window, size, _zeros_index(boxes))
+        views = [crops, tf_cropping.tf_crop_turned(frame, turned, size)]
+        if self.settings.fll_flip:
+            views.append(tf.reverse(crops, axis=[2]))
+        out = self._nets.fll(tf.concat(views, axis=0))
         count = tf.shape(boxes)[0]
-        points = (cropping.points_from_crop(both[:count], window, size) +
-                  tf_cropping.tf_points_from_turned_crop(both[count:], turned, size)) / 2.0
+        points = [cropping.points_from_crop(out[:count], window, size),
+                  tf_cropping.tf_points_from_turned_crop(out[count:2 * count], turned, size)]
+        if self.settings.fll_flip:
+            unmirrored = tf_cropping.tf_flip_landmarks(out[2 * count:], size)
+            points.append(cropping.points_from_crop(unmirrored, window, size))
+        points = tf.add_n(points) / float(len(points))
         return points, tf_cropping.tf_box_from_landmarks(points)
 
     def _fll_points(self, crops):

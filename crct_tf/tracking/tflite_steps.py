@@ -191,8 +191,9 @@ class TfliteSteps:
 
     def _fll_one(self, frame, box=None, bt_points=None):
         """FLL on the context crop of `box`; (`fll_upright`, no `box`) on the turned crop of BT's
-        points `bt_points`; (`fll_turn`, both given) on the crop of `box` as it is and turned by
-        the roll of `bt_points`, the two point sets averaged."""
+        points `bt_points`; (`fll_turn`, both given) on the crop of `box` and on the same square
+        turned by the roll of `bt_points`. With `fll_flip` also on the mirror of the first crop;
+        the mean of the point sets mapped back to the image."""
         s = self.settings
         start = time.perf_counter()
         if box is None:
@@ -209,12 +210,13 @@ class TfliteSteps:
         self._timed("prewhiten", start)
         points = []
         for (window, turned), crop in zip(views, crops):
-            crop_points = self._fll(crop)[0][0]
-            if s.fll_flip:                          # see CropSettings.fll_flip and FrameSteps
-                mirrored = self._fll(crop[:, :, ::-1])[0][0]
-                crop_points = (crop_points + flip_landmarks(mirrored, s.fll_size)) / 2.0
             to_image = cropping.points_from_turned_crop if turned else cropping.points_from_crop
-            points.append(to_image(crop_points, window, s.fll_size))
+            points.append(to_image(self._fll(crop)[0][0], window, s.fll_size))
+        if s.fll_flip:                          # see CropSettings.fll_flip and FrameSteps
+            window, turned = views[0]
+            to_image = cropping.points_from_turned_crop if turned else cropping.points_from_crop
+            mirrored = flip_landmarks(self._fll(crops[0][:, :, ::-1])[0][0], s.fll_size)
+            points.append(to_image(mirrored, window, s.fll_size))
         points = np.mean(points, axis=0)
         return points, box_from_landmarks(points)
 
