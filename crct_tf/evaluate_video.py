@@ -43,7 +43,7 @@ flags.DEFINE_enum("fll_flip", None, ["on", "off"], "on: FLL also on the mirrored
 flags.DEFINE_enum("fll_upright", None, ["on", "off"], "on: FLL's crop turned by the roll of BT's "
                   "points (needs fll_box bt); default: the weights' own.")
 flags.DEFINE_enum("fll_turn", None, ["on", "off"], "on: FLL also on its crop turned by the roll "
-                  "of BT's points, the two point sets averaged; default: the weights' own.")
+                  "of BT's points, the point sets averaged; default: the weights' own.")
 flags.DEFINE_integer("max_frames", None, "Track at most this many frames per video.")
 
 VIDEO_FILE = "vid.avi"

@@ -81,7 +81,7 @@ def define_flags():
                       "the roll of BT's points, the face upright in it (needs fll_box bt; "
                       "docs/robustness.md), saved with the export. Default: the weights' own.")
     flags.DEFINE_enum("fll_turn", None, ["on", "off"], "on: the tracker also runs FLL on its crop "
-                      "turned by the roll of BT's points and averages the two point sets (one "
+                      "turned by the roll of BT's points and averages the point sets (one "
                       "more FLL pass per frame; docs/robustness.md), saved with the export. "
                       "Default: the weights' own.")
     flags.DEFINE_enum("recheck_fll", None, ["on", "off"], "on: when the validator rejects BT's "

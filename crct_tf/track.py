@@ -100,7 +100,7 @@ def add_tracking_arguments(p):
                    help="on: FLL's crop turned by the roll of BT's points, the face upright in "
                         "it (needs --fll_box bt); default: the weights' own (docs/robustness.md)")
     p.add_argument("--fll_turn", choices=("on", "off"),
-                   help="on: FLL also on its crop turned by the roll of BT's points, the two "
+                   help="on: FLL also on its crop turned by the roll of BT's points, the "
                         "point sets averaged (one more FLL pass per frame); default: the "
                         "weights' own (docs/robustness.md)")
     p.add_argument("--redetect_on", default="next",

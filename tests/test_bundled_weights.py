@@ -49,6 +49,7 @@ def test_bundle_is_complete_and_fits_the_budget(bundled):
                                    "recheck_fll": True}            # docs/robustness.md
     assert manifest["crop_settings"]["fll_box"] == "bt_capped"     # docs/robustness.md
     assert manifest["crop_settings"]["fll_flip"] is True           # docs/robustness.md
+    assert manifest["crop_settings"]["fll_turn"] is True           # docs/robustness.md
     size = sum(os.path.getsize(os.path.join(CHECKPOINTS, p["file"]))
                for p in manifest["parts"].values())
     assert size <= 64 * 2 ** 20
@@ -191,5 +192,6 @@ def test_model_card_states_the_bundle_as_it_is(bundled):
     assert f"FLL's input {fll_size}×{fll_size}" in card
     assert f"FLL's crop `{settings['fll_box']}`" in card
     assert f"FLL on the mirrored crop too: `{'on' if settings['fll_flip'] else 'off'}`" in card
+    assert f"FLL on its crop turned too: `{'on' if settings.get('fll_turn') else 'off'}`" in card
     box_map = ", ".join(f"{k} {manifest['mtcnn_box_map'][k]:.3f}" for k in ("dx", "dy", "sx", "sy"))
     assert f"({box_map})" in card, box_map

@@ -109,7 +109,7 @@ def load_tracker(weights=None, runtime=None, mode="crct", redetect_on="next", in
         paper's single pass (default: the weights' own; docs/robustness.md).
       fll_upright: True: FLL's crop turned upright by the roll of BT's points; False: the
         paper's upright crop (default: the weights' own; docs/robustness.md).
-      fll_turn: True: FLL also on its crop turned by the roll of BT's points, the two point
+      fll_turn: True: FLL also on its crop turned by the roll of BT's points, the point
         sets averaged; False: the crop as it is (default: the weights' own; docs/robustness.md).
       recheck_fll: True: when the validator rejects BT's points, it also checks FLL's, and the
         face stays tracked if it accepts them; False: BT's alone (Algorithm 1); default: the
