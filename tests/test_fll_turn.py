@@ -3,22 +3,22 @@
 way through the runtimes. (The LiteRT step's equality with the TF step, with the option on, is
 in test_tflite_runtime.py.)"""
 
-import dataclasses
 import math
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from crct_tf.geometry import cropping, tf_cropping
 from crct_tf.geometry import landmarks as lm
 from crct_tf.geometry.landmarks import flip_landmarks
 from crct_tf.geometry.crop_settings import CropSettings
 from crct_tf.models.landmark_heads import mean_shape_in_crop
-from crct_tf.tracking.frame_step import FrameSteps
 
-from helpers import SETTINGS, SIZE, STATE_SHAPE, save_untrained_bundle
-from test_fll_upright import _pattern, _turned
+from helpers import SETTINGS, STATE_SHAPE, save_untrained_bundle
+from test_fll_upright import _pattern, stand_in_steps
+
+# What the stand-in FLL answers for every crop (test_fll_upright.stand_in_steps).
+FIXED = mean_shape_in_crop(SETTINGS.fll_size, SETTINGS.fll_context)
 
 
 def test_turned_square_keeps_the_squares_centre_and_side():
@@ -36,36 +36,14 @@ def test_turned_square_keeps_the_squares_centre_and_side():
                                cropping.crop_image(image, square[0], size), atol=0.5)
 
 
-def _steps(bt_degrees, **choices):
-    """BT answers the mean face turned by `bt_degrees` in its crop; FLL the mean face upright
-    in whatever crop it gets."""
-    context = SETTINGS.bt_context
-
-    def bt(inputs):
-        n = tf.shape(inputs["state"])[0]
-        lo, hi = SIZE / 2 * (1 - 1 / context), SIZE / 2 * (1 + 1 / context)
-        face = lo + lm.MEAN_SHAPE_UNIT_BOX * (hi - lo)
-        face = _turned(face.astype(np.float32), bt_degrees, face.mean(axis=0))
-        return {"landmarks": tf.tile(tf.constant(face)[None], [n, 1, 1]),
-                "state": inputs["state"]}
-
-    fixed = mean_shape_in_crop(SETTINGS.fll_size, SETTINGS.fll_context)
-
-    def fll(crops):
-        return tf.tile(tf.constant(fixed, tf.float32)[None], [tf.shape(crops)[0], 1, 1])
-
-    settings = dataclasses.replace(SETTINGS, **choices)
-    return FrameSteps(bt, lambda patches: tf.ones([tf.shape(patches)[0]]), fll, settings,
-                      state_shape=STATE_SHAPE), fixed
-
-
 @pytest.mark.parametrize("bt_degrees, fll_flip", [(-25.0, False), (30.0, False), (30.0, True)])
 def test_the_step_averages_flls_points_on_the_crop_and_the_crop_turned(bt_degrees, fll_flip):
     frame = _pattern()
     boxes = np.array([[100.0, 80.0, 180.0, 160.0], [60.0, 40.0, 120.0, 100.0]], np.float32)
     state = np.zeros([2, *STATE_SHAPE], np.float32)
     shifts = np.zeros([2, 2], np.float32)
-    steps, fixed = _steps(bt_degrees, fll_box="bt_capped", fll_turn=True, fll_flip=fll_flip)
+    steps = stand_in_steps(bt_degrees, fll_box="bt_capped", fll_turn=True, fll_flip=fll_flip)
+    fixed = FIXED
     out = steps.step(frame, frame, boxes, state, shifts)
     size = SETTINGS.fll_size
     for face in range(2):
@@ -88,7 +66,7 @@ def test_the_step_averages_flls_points_on_the_crop_and_the_crop_turned(bt_degree
                                    lm.box_from_landmarks(out["landmarks"].numpy()[face]),
                                    atol=1e-3)
     # Off, FLL's points are those of the crop as it is.
-    plain, _ = _steps(bt_degrees, fll_box="bt_capped")
+    plain = stand_in_steps(bt_degrees, fll_box="bt_capped")
     off = plain.step(frame, frame, boxes, state, shifts)
     assert abs(math.degrees(cropping.shape_roll(off["landmarks"].numpy()[0]))) < 0.5
 

@@ -114,10 +114,10 @@ def test_numpy_tensorflow_and_region_crops_agree_and_points_map_back():
         atol=1e-3)
 
 
-def _steps(fll_upright, bt_degrees):
+def stand_in_steps(bt_degrees, **choices):
     """BT answers the mean face turned by `bt_degrees` in its crop, FLL the mean face upright
     in the middle of its crop whatever it sees: the step's points show how FLL's crop was
-    turned."""
+    turned. `choices` replace fields of the test settings (fll_upright, fll_turn, ...)."""
     context = SETTINGS.bt_context
 
     def bt(inputs):
@@ -133,7 +133,7 @@ def _steps(fll_upright, bt_degrees):
     def fll(crops):
         return tf.tile(tf.constant(fixed, tf.float32)[None], [tf.shape(crops)[0], 1, 1])
 
-    settings = dataclasses.replace(SETTINGS, fll_upright=fll_upright)
+    settings = dataclasses.replace(SETTINGS, **choices)
     return FrameSteps(bt, lambda patches: tf.ones([tf.shape(patches)[0]]), fll, settings,
                       state_shape=STATE_SHAPE)
 
@@ -144,7 +144,7 @@ def test_the_step_turns_flls_crop_by_bts_roll(bt_degrees):
     box = np.array([[100.0, 80.0, 180.0, 160.0]], np.float32)
     state = np.zeros([1, *STATE_SHAPE], np.float32)
     for upright, expected in ((True, bt_degrees), (False, 0.0)):
-        out = _steps(upright, bt_degrees).step(frame, frame, box, state, np.zeros([1, 2]))
+        out = stand_in_steps(bt_degrees, fll_upright=upright).step(frame, frame, box, state, np.zeros([1, 2]))
         roll = math.degrees(cropping.shape_roll(out["landmarks"].numpy()[0]))
         assert roll == pytest.approx(expected, abs=0.5)
         if upright:
