@@ -92,6 +92,10 @@ flags.DEFINE_float("fll_expression", 0.0, "FLL: brows raised or lowered and the 
 flags.DEFINE_float("fv_point_noise", 0.0, "FV: the jittered positives' points each moved on "
                    "their own by up to this fraction of the face box's side, as a localiser's "
                    "points miss (0: not at all, as before; at most 0.1; docs/robustness.md).")
+flags.DEFINE_float("fv_decolour", 0.0, "FV: colour taken away (grey, a faded sepia print, or "
+                   "colour half gone), as in old photographs and black-and-white video, on this "
+                   "fraction of the training examples, faces and not-faces alike (augment."
+                   "decolour; 0: none, as before; docs/robustness.md).")
 flags.DEFINE_integer("seed", 0, "Seed of the stateless augmentations and sampling.")
 flags.DEFINE_integer("log_every", 10, "Steps between log lines and TensorBoard scalars.")
 flags.DEFINE_integer("checkpoint_every", 200, "Steps between checkpoints.")
@@ -105,7 +109,7 @@ RUN_FLAGS = ("model", "model_dir", "mode", "dataset", "manual_dir", "data_dir", 
              "bt_context", "fll_context", "frame_step", "augment", "hard_conditions", "fll_loss",
              "fll_region_weights", "fll_box_jitter", "fll_fringe", "fll_upright",
              "fll_mouth_cover", "fll_shape_warp", "fll_shape_warp_nodes", "fll_expression",
-             "fv_point_noise", "seed",
+             "fv_point_noise", "fv_decolour", "seed",
              "log_every", "checkpoint_every", "image_every", "eval_examples")
 
 
@@ -169,7 +173,8 @@ def _write_run_files(model_dir, settings, steps):
            "fll_fringe": FLAGS.fll_fringe, "fll_upright": FLAGS.fll_upright,
            "fll_mouth_cover": FLAGS.fll_mouth_cover, "fll_shape_warp": FLAGS.fll_shape_warp,
            "fll_shape_warp_nodes": FLAGS.fll_shape_warp_nodes,
-           "fll_expression": FLAGS.fll_expression, "fv_point_noise": FLAGS.fv_point_noise}
+           "fll_expression": FLAGS.fll_expression, "fv_point_noise": FLAGS.fv_point_noise,
+           "fv_decolour": FLAGS.fv_decolour}
     for name, text in (("flags.cfg", "\n".join(lines) + "\n"), ("run.json", json.dumps(run, indent=2))):
         tmp = os.path.join(model_dir, f".{name}.tmp")
         with open(tmp, "w") as f:
@@ -182,7 +187,7 @@ def main(argv):
     box_jitter = _box_jitter(FLAGS.fll_box_jitter)
     region_weights = _region_weights(FLAGS.fll_region_weights)
     for name in ("fll_fringe", "fll_upright", "fll_mouth_cover", "fll_shape_warp",
-                 "fll_expression"):
+                 "fll_expression", "fv_decolour"):
         if not 0.0 <= FLAGS[name].value <= 1.0:
             _fail(f"--{name} {FLAGS[name].value}: a fraction of the examples, from 0 to 1")
     if not 0.0 <= FLAGS.fv_point_noise <= 0.1:
@@ -224,7 +229,8 @@ def main(argv):
             fll_box_jitter=box_jitter, fll_fringe=FLAGS.fll_fringe,
             fll_upright=FLAGS.fll_upright, fll_mouth_cover=FLAGS.fll_mouth_cover,
             fll_shape_warp=FLAGS.fll_shape_warp, fll_shape_warp_nodes=FLAGS.fll_shape_warp_nodes,
-            fll_expression=FLAGS.fll_expression, fv_point_noise=FLAGS.fv_point_noise)
+            fll_expression=FLAGS.fll_expression, fv_point_noise=FLAGS.fv_point_noise,
+            fv_decolour=FLAGS.fv_decolour)
         steps = task.total_steps(FLAGS.steps, FLAGS.steps_per_stage)
         strategy = loop.make_strategy(FLAGS.strategy)
         config = loop.LoopConfig(

@@ -202,7 +202,8 @@ def test_mouth_cover_hides_the_mouth_not_the_eyes_or_brows():
 
 @pytest.mark.parametrize("maybe, paint, salt", [
     (augment.maybe_mouth_cover, augment.mouth_cover, augment.MOUTH_COVER_SALT),
-    (augment.maybe_shape_warp, augment.shape_warp, augment.SHAPE_WARP_SALT)])
+    (augment.maybe_shape_warp, augment.shape_warp, augment.SHAPE_WARP_SALT),
+    (augment.maybe_decolour, augment.decolour, augment.DECOLOUR_SALT)])
 def test_maybe_augmentation_has_its_own_seed(maybe, paint, salt):
     """Off (0) it is the identity; at 1 it is the augmentation on the salted seed."""
     example, _ = _mean_face_example()
@@ -288,3 +289,32 @@ def test_hard_conditions_fringe_leaves_the_other_draws_as_they_were():
         from scipy.ndimage import binary_dilation
         outside = ~binary_dilation(hair, iterations=augment.MAX_MOTION_BLUR)
         np.testing.assert_array_equal(plain[outside], both[outside])
+
+
+def test_decolour_takes_colour_away_and_keeps_the_points():
+    """Grey (OpenCV's luma, equal channels), a faded warm print (less contrast than the grey,
+    red over blue) or colour half gone (channels halfway to the grey); every kind appears, the
+    points and dtype stay."""
+    import cv2
+    rng = np.random.default_rng(3)
+    image = rng.uniform(0, 255, (30, 40, 3)).astype(np.uint8)
+    landmarks = tf.constant(rng.uniform(0, 30, (68, 2)), tf.float32)
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    kinds = set()
+    for seed in range(12):
+        out = augment.decolour({"image": tf.constant(image), "landmarks": landmarks},
+                               tf.constant([seed, 1], tf.int64))
+        got = out["image"].numpy().astype(np.float32)
+        assert out["image"].dtype == tf.uint8
+        np.testing.assert_array_equal(out["landmarks"], landmarks)
+        if np.all(got[..., 0] == got[..., 1]) and np.all(got[..., 1] == got[..., 2]):
+            kinds.add("grey")
+            assert np.abs(got[..., 0] - grey).max() <= 1.0
+        elif np.all(got[..., 0] >= got[..., 2]):
+            kinds.add("faded")
+            assert got[..., 1].std() < 0.85 * grey.std()
+            assert got[..., 1].min() > 20.0                     # lifted: no deep black
+        else:
+            kinds.add("half")
+            np.testing.assert_allclose(got, (image + grey[..., None]) / 2.0, atol=1.0)
+    assert kinds == {"grey", "faded", "half"}

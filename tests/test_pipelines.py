@@ -242,6 +242,24 @@ def test_fv_point_noise_moves_only_the_jittered_positives_points_each_on_its_own
     assert jittered >= 10
 
 
+def test_fv_decolour_greys_faces_and_not_faces_alike_and_changes_nothing_else():
+    """`decolour` 1: every example's patches lose colour (faces and not-faces: grey alone must
+    not tell them apart); the points and kinds are those of the same seed without it."""
+    stream = common.seeded_stream(synthetic.synthetic_faces(8), 0, fv_pipeline.SALT)
+    spread = lambda patches: float(np.std(patches, axis=-1).mean())    # noqa: E731
+    labels = set()
+    for index, seed, example in stream.take(12):
+        label = fv_pipeline._label(index, 0.5)
+        plain, grey = (fv_pipeline.fv_example(example, seed, label, SETTINGS, do_augment=True,
+                                              scheme="robust", decolour=d) for d in (0.0, 1.0))
+        assert int(plain["kind"]) == int(grey["kind"])
+        np.testing.assert_array_equal(plain["landmarks"], grey["landmarks"])
+        if int(plain["kind"]) != fv_pipeline.KIND_FLAT and spread(plain["patches"]) > 1.0:
+            assert spread(grey["patches"]) < 0.6 * spread(plain["patches"])
+            labels.add(int(label))
+    assert labels == {0, 1}
+
+
 def test_fv_batches_are_balanced_shaped_and_deterministic():
     def batches(seed):
         return first_batches(fv_pipeline.make_fv_dataset(

@@ -506,6 +506,35 @@ def maybe_salted(example, seed, probability, salt, paint):
     return tf.cond(apply, lambda: paint(example, seeds[1]), lambda: dict(example))
 
 
+DECOLOUR_SALT = 107     # the colour loss's seed, folded in: the other draws stay what they were
+SEPIA_TINT = (1.07, 0.98, 0.82)     # a warm print's tint, applied to grey (red, green, blue)
+# ITU-R BT.601 luma weights (as OpenCV's RGB2GRAY): the grey of an RGB pixel.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+def decolour(example, seed):
+    """Colour taken away, as in an old photograph or black-and-white video: one of grey, a
+    faded sepia print (grey at 50-80 % contrast, lifted, tinted) or colour half gone (the image
+    halfway to its grey)."""
+    image = example["image"]
+    seeds = split_seed(seed, 3)
+    rgb = tf.cast(image, tf.float32)
+    grey = tf.reduce_sum(rgb * tf.constant(LUMA_WEIGHTS), axis=-1, keepdims=True)
+    contrast = tf.random.stateless_uniform([], seeds[1], 0.5, 0.8)
+    faded = (grey * contrast + (1.0 - contrast) * 150.0) * tf.constant(SEPIA_TINT)
+    kind = tf.random.stateless_uniform([], seeds[0], 0, 3, dtype=tf.int32)
+    out = tf.switch_case(kind, [lambda: tf.broadcast_to(grey, tf.shape(rgb)),
+                                lambda: faded,
+                                lambda: (rgb + grey) / 2.0])
+    out = tf.clip_by_value(out, 0.0, 255.0)
+    return dict(example, image=_restore_dtype(out, image.dtype))
+
+
+def maybe_decolour(example, seed, probability):
+    """`decolour` on `probability` of the examples (0: none)."""
+    return maybe_salted(example, seed, probability, DECOLOUR_SALT, decolour)
+
+
 MOUTH_COVER_SALT = 103  # the mouth cover's seed, folded in: the other draws stay what they were
 
 

@@ -248,7 +248,8 @@ def clutter_image(shape, seed):
     return tf.clip_by_value(out, 0.0, 255.0)
 
 
-def fv_example(example, seed, label, settings, do_augment=True, scheme="paper", point_noise=0.0):
+def fv_example(example, seed, label, settings, do_augment=True, scheme="paper", point_noise=0.0,
+               decolour=0.0):
     """One validator example.
 
     Args:
@@ -261,6 +262,9 @@ def fv_example(example, seed, label, settings, do_augment=True, scheme="paper", 
       scheme: `paper` or `robust` (see the module docstring).
       point_noise: robust scheme only: the jittered positives' points each moved on their own
         by up to this fraction of the face box's larger side (0: not at all, as before).
+      decolour: with `do_augment`, colour taken away (`augment.decolour`: grey, faded sepia or
+        half gone) on this fraction of the examples, faces and not-faces alike, after every
+        other change (0: none, as before).
 
     Returns:
       {"patches": float32 [68, P, P, 3] 0-255, "label": float32 scalar,
@@ -284,6 +288,8 @@ def fv_example(example, seed, label, settings, do_augment=True, scheme="paper", 
             lambda: tf.cast(clutter_image(tf.shape(example["image"]), seeds[2]),
                             example["image"].dtype),
             lambda: example["image"]))
+    if do_augment:
+        example = augment.maybe_decolour(example, seeds[2], decolour)
     patches = tf_cropping.tf_landmark_patches(
         example["image"][None], shown[None], augment.landmark_box(shown)[None],
         patch_size=settings.fv_patch_size, face_context=settings.fv_face_context,
@@ -300,11 +306,11 @@ def fv_example(example, seed, label, settings, do_augment=True, scheme="paper", 
 def make_fv_dataset(source, settings, batch_size, seed=0, augment=True, repeat=True,
                     shuffle_buffer=common.DEFAULT_SHUFFLE_BUFFER,
                     positive_fraction=POSITIVE_FRACTION, scheme=TRAINING_SCHEME,
-                    point_noise=0.0):
+                    point_noise=0.0, decolour=0.0):
     """Batches for FV training: (patches [B, 68, P, P, 3] float32 0-255, labels [B] float32).
 
-    `scheme`: `robust` (default) or `paper` (see the module docstring); `point_noise`: as in
-    `fv_example`.
+    `scheme`: `robust` (default) or `paper` (see the module docstring); `point_noise`,
+    `decolour`: as in `fv_example`.
 
     Labels follow the example index so that exactly `positive_fraction` of any run of examples
     is positive (50/50 by default); the images behind them are shuffled. Other arguments as in
@@ -314,7 +320,7 @@ def make_fv_dataset(source, settings, batch_size, seed=0, augment=True, repeat=T
 
     def example_fn(index, example_seed, example):
         out = fv_example(example, example_seed, _label(index, positive_fraction), settings,
-                         augment, scheme, point_noise)
+                         augment, scheme, point_noise, decolour)
         return out["patches"], out["label"]
 
     size = settings.fv_patch_size

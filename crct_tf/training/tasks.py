@@ -77,6 +77,8 @@ class Task:
         paper's).
       fv_point_noise: FV only: the jittered positives' points each moved on their own by up to
         this fraction of the face box's side (`fv_pipeline.fv_example`; 0: not at all).
+      fv_decolour: FV only: colour taken away (grey, faded sepia or half gone) on this fraction
+        of the training examples (`augment.decolour`; 0: none, as before).
 
     Attributes set by `build_model`: `model` (the trained keras.Model) and `backbone` (its
     backbone instance, None for FV), which the loop checkpoints in a slot of its own.
@@ -88,7 +90,8 @@ class Task:
                  shared_backbone=None, sources=None, augment=True, hard_conditions=False,
                  fll_loss="l2", fll_box_jitter=None, fll_fringe=0.0, fll_upright=0.0,
                  fll_mouth_cover=0.0, fll_shape_warp=0.0, fll_shape_warp_nodes=None,
-                 fv_point_noise=0.0, fll_region_weights=None, fll_expression=0.0):
+                 fv_point_noise=0.0, fll_region_weights=None, fll_expression=0.0,
+                 fv_decolour=0.0):
         self.settings = settings
         self.hard_conditions = hard_conditions
         self.fll_box_jitter = fll_box_jitter
@@ -98,6 +101,7 @@ class Task:
         self.fll_shape_warp_nodes = fll_shape_warp_nodes
         self.fll_expression = fll_expression
         self.fv_point_noise = fv_point_noise
+        self.fv_decolour = fv_decolour
         self.fll_upright = fll_upright
         self.point_loss = losses.point_loss(fll_loss, fll_region_weights)
         self.backbone_factory = backbone_factory
@@ -241,7 +245,8 @@ class FVTask(Task):
         from crct_tf.data import fv_pipeline
         return fv_pipeline.make_fv_dataset(self._examples(), self.settings, batch_size,
                                            inputs.run_seed(seed, first_example), self.augment,
-                                           point_noise=self.fv_point_noise)
+                                           point_noise=self.fv_point_noise,
+                                           decolour=self.fv_decolour)
 
     def loss(self, batch, global_batch_size, seq_len=None, seed=None, training=True):
         patches, labels = batch
