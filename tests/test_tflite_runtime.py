@@ -142,6 +142,42 @@ def test_fp32_tflite_steps_equal_the_tf_steps_tiny(tiny_export, demo_clip, mtcnn
     assert difference <= 0.05
 
 
+@pytest.mark.parametrize("fll_flip", [False, True])
+def test_litert_step_turns_flls_extra_view_by_bts_roll(tiny_export, fll_flip):
+    """`fll_turn` on the LiteRT step, with stand-ins for BT (the mean face turned by 30
+    degrees) and FLL (the mean face upright in any crop): the step's points are the mean of the
+    crop, its mirror (with `fll_flip`) and the crop turned by BT's roll, each mapped back. (The
+    tiny untrained BT's points hardly lean, so the equality with the TF step above cannot tell
+    a turned view from an unturned one.)"""
+    from crct_tf.geometry import cropping
+    from crct_tf.geometry import landmarks as lm
+    from crct_tf.models.landmark_heads import mean_shape_in_crop
+    from crct_tf.tracking.tflite_steps import TfliteSteps
+    from test_fll_upright import _pattern, _turned
+    bundle, folder = tiny_export
+    steps = TfliteSteps(str(folder), num_threads=1)
+    s = steps.settings = dataclasses.replace(bundle.settings, fll_box="bt", fll_flip=fll_flip,
+                                             fll_turn=True)
+    upright = (lm.MEAN_SHAPE_UNIT_BOX * 80.0 + [100.0, 70.0]).astype(np.float32)
+    face = _turned(upright, 30.0, upright.mean(axis=0))
+    fixed = mean_shape_in_crop(s.fll_size, s.fll_context).astype(np.float32)
+    steps._bt_one = lambda frame, previous, box, state: (face, lm.box_from_landmarks(face), state)
+    steps._fv_one = lambda frame, landmarks, face_box: 1.0
+    steps._fll = lambda crop: [fixed[None]]
+    out = steps.step(_pattern(), _pattern(), np.array([[90.0, 60.0, 190.0, 160.0]], np.float32),
+                     np.zeros([1, 4, 512], np.float32), np.zeros([1, 2], np.float32))
+    window = cropping.square_context_box(lm.box_from_landmarks(face), s.fll_context)
+    views = [cropping.points_from_crop(fixed, window, s.fll_size),
+             cropping.points_from_turned_crop(
+                 fixed, cropping.turned_square(window, cropping.shape_roll(face)), s.fll_size)]
+    if fll_flip:
+        views.append(cropping.points_from_crop(lm.flip_landmarks(fixed, s.fll_size), window,
+                                               s.fll_size))
+    np.testing.assert_allclose(out["landmarks"][0], np.mean(views, axis=0), atol=1e-3)
+    roll = np.degrees(cropping.shape_roll(out["landmarks"][0]))
+    assert roll == pytest.approx(30.0 / len(views), abs=0.5)
+
+
 def test_litert_runtime_takes_the_exports_fll_box_unless_told(tiny_export):
     from crct_tf.tracking.runtime import load_runtime
     bundle, folder = tiny_export
